@@ -1,0 +1,119 @@
+#include "trust.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "x509util.h"
+
+struct sw_trust {
+	X509_STORE *store;
+};
+
+/* Microsoft's root CAs by SHA-1 thumbprint: the 1997 and 2001 roots, and
+ * those in the code-signing root set (2010, 2011, 2014 TS, 2017 RSA/ECC,
+ * 2018 ECC product/TS, 2020 identity verification). */
+static const char *const MS_ROOTS[] = {
+	"a43489159a520f0d93d032ccaf37e7fe20a8b419", /* Microsoft Root Authority */
+	"cdd4eeae6000ac7f40c3802c171e30148030c072", /* Microsoft Root Certificate Authority */
+	"3b1efd3a66ea28b16697394703a72ca340a05bd5", /* ... Root Certificate Authority 2010 */
+	"8f43288ad272f3103b6fb1428485ea3014c0bcfe", /* ... Root Certificate Authority 2011 */
+	"0119e81be9a14cd8e22f40ac118c687ecba3f4d8", /* ... Time Stamp Root CA 2014 */
+	"73a5e64a3bff8316ff0edccc618a906e4eae4d74", /* ... RSA Root CA 2017 */
+	"999a64c37ff47d9fab95f14769891460eec4c3c5", /* ... ECC Root CA 2017 */
+	"06f1aa330b927b753a40e68cdf22e34bcbef3352", /* ... ECC Product Root CA 2018 */
+	"31f9fc8ba3805986b721ea7295c65b3a44534274", /* ... ECC TS Root CA 2018 */
+	"f40042e2e5f7e8ef8189fed15519aece42c3bfa2", /* ... Identity Verification Root CA 2020 */
+};
+
+bool sw_is_microsoft_root(const X509 *x)
+{
+	char tp[41];
+	sw_x509_thumbprint(x, tp);
+	for (size_t i = 0; i < sizeof(MS_ROOTS) / sizeof(MS_ROOTS[0]); i++)
+		if (strcmp(tp, MS_ROOTS[i]) == 0)
+			return true;
+	return false;
+}
+
+sw_err sw_trust_load_file(const char *path, sw_trust **out, char *why, size_t n)
+{
+	sw_trust *t = calloc(1, sizeof(*t));
+	if (!t)
+		return SW_ERR_NOMEM;
+	t->store = X509_STORE_new();
+	if (!t->store || X509_STORE_load_file(t->store, path) != 1) {
+		unsigned long e = ERR_peek_last_error();
+		snprintf(why, n, "%s: cannot load CA certificates: %s", path,
+		         e ? ERR_reason_error_string(e) : "unreadable");
+		ERR_clear_error();
+		sw_trust_free(t);
+		return SW_ERR_CONFIG;
+	}
+	*out = t;
+	return SW_OK;
+}
+
+void sw_trust_free(sw_trust *t)
+{
+	if (!t)
+		return;
+	X509_STORE_free(t->store);
+	free(t);
+}
+
+/* EKU rule for code signing, as Windows applies it: the leaf must name
+ * codeSigning; an intermediate that restricts EKUs must allow it. */
+static bool eku_allows(X509 *x, bool leaf, uint32_t want)
+{
+	uint32_t flags = X509_get_extension_flags(x);
+	if (!(flags & EXFLAG_XKUSAGE))
+		return !leaf;
+	uint32_t xku = X509_get_extended_key_usage(x);
+	return (xku & want) || (!leaf && (xku & XKU_ANYEKU));
+}
+
+bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64_t at_ms,
+                     sw_usage usage, bool *root_ms, char *why, size_t n)
+{
+	*root_ms = false;
+	if (!t || !leaf) {
+		snprintf(why, n, "no trust store");
+		return false;
+	}
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	if (!ctx || !X509_STORE_CTX_init(ctx, t->store, leaf, extra)) {
+		X509_STORE_CTX_free(ctx);
+		snprintf(why, n, "out of memory");
+		return false;
+	}
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	X509_VERIFY_PARAM_set_time(param, (time_t)(at_ms / 1000));
+	X509_VERIFY_PARAM_set_purpose(param, usage == SW_USAGE_TIMESTAMPING ? X509_PURPOSE_TIMESTAMP_SIGN
+	                                                                   : X509_PURPOSE_ANY);
+	int ok = X509_verify_cert(ctx);
+	if (ok != 1) {
+		int err = X509_STORE_CTX_get_error(ctx);
+		snprintf(why, n, "chain: %s", X509_verify_cert_error_string(err));
+	}
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+	int len = sk_X509_num(chain);
+	if (ok == 1 && usage == SW_USAGE_CODE_SIGNING) {
+		for (int i = 0; i < len - 1; i++) {
+			if (!eku_allows(sk_X509_value(chain, i), i == 0, XKU_CODE_SIGN)) {
+				snprintf(why, n, "%s lacks the code-signing EKU", i == 0 ? "signer" : "intermediate");
+				ok = 0;
+				break;
+			}
+		}
+	}
+	if (ok == 1 && len > 0)
+		*root_ms = sw_is_microsoft_root(sk_X509_value(chain, len - 1));
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	return ok == 1;
+}

@@ -1,0 +1,30 @@
+/* signwatch: chain building against a CA set, for IsTrusted. */
+#ifndef SW_TRUST_H
+#define SW_TRUST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "sw_error.h"
+
+typedef struct sw_trust sw_trust;
+
+typedef enum sw_usage { SW_USAGE_CODE_SIGNING, SW_USAGE_TIMESTAMPING } sw_usage;
+
+/* Load PEM certificates from a file; SW_ERR_CONFIG with why on failure. */
+sw_err sw_trust_load_file(const char *path, sw_trust **out, char *why, size_t n);
+void sw_trust_free(sw_trust *t);
+
+/* Build and verify leaf's chain (extra: untrusted certificates from the
+ * signature) at time at_ms, for the usage's EKU. Returns true when trusted;
+ * *root_ms tells whether the chain's root is a Microsoft root. */
+bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64_t at_ms,
+                     sw_usage usage, bool *root_ms, char *why, size_t n);
+
+/* True when x is one of Microsoft's roots (by SHA-1 thumbprint). */
+bool sw_is_microsoft_root(const X509 *x);
+
+#endif
