@@ -165,14 +165,15 @@ sw_err sw_pe_parse_table(sw_pe *pe, const uint8_t *table, size_t len)
 		(void)sw_rd_u16le(&r, &rev);
 		(void)sw_rd_u16le(&r, &type);
 		if (dwlen < 8 || dwlen > len - at) {
-			/* The rest cannot be an entry: bytes nobody accounts for. */
-			pe->anomalies |= dwlen > len - at ? SW_ANOM_LENGTH_MISMATCH : SW_ANOM_UNACCOUNTED_BYTES;
-			r.off = at;
+			/* The first entry's own length is wrong, or what follows the
+			 * entries is not an entry: bytes nobody accounts for. */
+			pe->anomalies |= at == 0 ? SW_ANOM_LENGTH_MISMATCH : SW_ANOM_UNACCOUNTED_BYTES;
+			r.off = len;
 			break;
 		}
 		if (pe->nentries == SW_PE_MAX_ENTRIES) {
 			pe->anomalies |= SW_ANOM_SIGNATURE_LIMIT;
-			r.off = at;
+			r.off = len;
 			break;
 		}
 		sw_pe_entry *e = &pe->entries[pe->nentries++];
@@ -187,7 +188,8 @@ sw_err sw_pe_parse_table(sw_pe *pe, const uint8_t *table, size_t len)
 			pe->anomalies |= SW_ANOM_BAD_ENTRY_TYPE;
 		uint64_t next = ((uint64_t)at + dwlen + 7) & ~(uint64_t)7;
 		if (next > len) {
-			/* dwLength reaches the end but its 8-alignment does not. */
+			/* dwLength reaches the end but its 8-alignment does not:
+			 * the aligned lengths do not sum to the directory size. */
 			pe->anomalies |= SW_ANOM_LENGTH_MISMATCH;
 			r.off = len;
 			break;
@@ -196,12 +198,8 @@ sw_err sw_pe_parse_table(sw_pe *pe, const uint8_t *table, size_t len)
 			pe->anomalies |= SW_ANOM_NONZERO_PADDING;
 		r.off = (size_t)next;
 	}
-	if (r.off != len) {
-		if (!all_zero(table + r.off, len - r.off) || len - r.off >= 8)
-			pe->anomalies |= SW_ANOM_UNACCOUNTED_BYTES;
-		else
-			pe->anomalies |= SW_ANOM_LENGTH_MISMATCH;
-	}
+	if (r.off < len) /* fewer than 8 bytes left over */
+		pe->anomalies |= SW_ANOM_UNACCOUNTED_BYTES;
 	if (pe->nentries > 1)
 		pe->anomalies |= SW_ANOM_MULTIPLE_ENTRIES;
 	return pe->nentries ? SW_OK : SW_ERR_BAD_TABLE;

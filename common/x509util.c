@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
@@ -124,11 +125,18 @@ size_t sw_x509_crl_urls(const X509 *x, char ***urls)
 
 X509 *sw_x509_find_issuer(STACK_OF(X509) *certs, X509 *x)
 {
+	/* By name and signature, not X509_check_issued: that also demands
+	 * keyCertSign, which a self-signed code-signing leaf lacks. */
+	const X509_NAME *want = X509_get_issuer_name(x);
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *c = sk_X509_value(certs, i);
-		if (X509_check_issued(c, x) == X509_V_OK)
+		if (X509_NAME_cmp(X509_get_subject_name(c), want) != 0)
+			continue;
+		EVP_PKEY *k = X509_get0_pubkey(c);
+		if (k && X509_verify(x, k) == 1)
 			return c;
 	}
+	ERR_clear_error();
 	return NULL;
 }
 
