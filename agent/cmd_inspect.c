@@ -87,8 +87,9 @@ int sw_cmd_inspect(int argc, char **argv)
 				return 2;
 			ca = v;
 		} else {
-			fprintf(stderr, "signwatch inspect: unknown option '%s'\n"
-			                "usage: signwatch inspect [--json] [--ca-file F] [--signer-only] FILE...\n",
+			fprintf(stderr,
+			        "signwatch inspect: unknown option '%s'\n"
+			        "usage: signwatch inspect [--json] [--ca-file F] [--signer-only] FILE...\n",
 			        argv[i]);
 			return 2;
 		}

@@ -6,16 +6,15 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: signwatch COMMAND [OPTIONS]\n"
-	        "\n"
-	        "  inspect [--json] [--ca-file F] [--signer-only] FILE...\n"
-	        "      one record per Authenticode signature of each file\n"
-	        "\n"
-	        "  --help      this text\n"
-	        "  --version   the version\n"
-	        "\n"
-	        "Exit status: 0 success, 1 a run-time failure, 2 bad usage or bad input.\n");
+	fprintf(f, "usage: signwatch COMMAND [OPTIONS]\n"
+	           "\n"
+	           "  inspect [--json] [--ca-file F] [--signer-only] FILE...\n"
+	           "      one record per Authenticode signature of each file\n"
+	           "\n"
+	           "  --help      this text\n"
+	           "  --version   the version\n"
+	           "\n"
+	           "Exit status: 0 success, 1 a run-time failure, 2 bad usage or bad input.\n");
 }
 
 int sw_opt_value(int argc, char **argv, int *i, const char *name, const char **val)

@@ -237,19 +237,21 @@ static void parse_rfc3161(sw_sig *s, PKCS7_SIGNER_INFO *si, ASN1_TYPE *val)
 	if (imd && iv && sw_md_name(EVP_MD_get_type(imd))) {
 		uint8_t d[EVP_MAX_MD_SIZE];
 		unsigned dl = 0;
-		if (md_of(imd, ASN1_STRING_get0_data(si->enc_digest), (size_t)ASN1_STRING_length(si->enc_digest),
-		          d, &dl) &&
+		if (md_of(imd, ASN1_STRING_get0_data(si->enc_digest),
+		          (size_t)ASN1_STRING_length(si->enc_digest), d, &dl) &&
 		    (unsigned)ASN1_STRING_length(iv) == dl && memcmp(ASN1_STRING_get0_data(iv), d, dl) == 0)
 			imprint_ok = 1;
 	}
 	TS_TST_INFO_free(tst);
 	s->cs_certs_owned = CMS_get1_certs(cms);
 	s->cs_certs = s->cs_certs_owned;
-	if (!imprint_ok || s->cs_time == SW_TIME_NULL || sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1)
+	if (!imprint_ok || s->cs_time == SW_TIME_NULL ||
+	    sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1)
 		return;
 	/* Signature and content digest only; the TSA chain is judged with
 	 * the trust store later, at the token's own time. */
-	if (CMS_verify(cms, s->cs_certs_owned, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1) {
+	if (CMS_verify(cms, s->cs_certs_owned, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) ==
+	    1) {
 		STACK_OF(X509) *signers = CMS_get0_signers(cms);
 		s->cs_signer = sk_X509_num(signers) == 1 ? sk_X509_value(signers, 0) : NULL;
 		s->cs_ok = s->cs_signer != NULL;
@@ -340,8 +342,9 @@ static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth,
 	size_t cn = (size_t)ASN1_STRING_length(ct->value.sequence);
 	sw_err e = parse_indirect(s, cp, cn);
 	if (e) {
-		set_why(s, e, e == SW_ERR_UNSUPPORTED ? "unsupported content or digest algorithm"
-		                                      : "malformed SpcIndirectDataContent");
+		set_why(s, e,
+		        e == SW_ERR_UNSUPPORTED ? "unsupported content or digest algorithm"
+		                                : "malformed SpcIndirectDataContent");
 		/* keep going: the signer is still worth reporting */
 	}
 	STACK_OF(PKCS7_SIGNER_INFO) *sis = PKCS7_get_signer_info(s->p7);

@@ -15,41 +15,41 @@
 
 #include "sw_error.h"
 
-#define SW_SIG_MAX_DEPTH 4    /* nesting levels followed */
-#define SW_SIG_MAX_COUNT 32   /* signatures per file */
+#define SW_SIG_MAX_DEPTH 4  /* nesting levels followed */
+#define SW_SIG_MAX_COUNT 32 /* signatures per file */
 #define SW_DIGEST_MAX 64
 
 typedef enum sw_cs_kind { SW_CS_NONE = 0, SW_CS_PKCS9, SW_CS_RFC3161 } sw_cs_kind;
 
 typedef struct sw_sig {
-	size_t entry;          /* WIN_CERTIFICATE entry it came from */
-	int depth;             /* 0 for an entry's own signature */
-	sw_err err;            /* SW_OK, or why it could not be read */
-	char why[160];         /* detail for err, or for !sig_ok */
-	size_t der_len;        /* length of the DER of this ContentInfo */
+	size_t entry;   /* WIN_CERTIFICATE entry it came from */
+	int depth;      /* 0 for an entry's own signature */
+	sw_err err;     /* SW_OK, or why it could not be read */
+	char why[160];  /* detail for err, or for !sig_ok */
+	size_t der_len; /* length of the DER of this ContentInfo */
 
-	PKCS7 *p7;             /* owned */
-	X509 *signer;          /* borrowed from p7's certificates */
-	X509 *issuer;          /* borrowed; NULL when not carried */
-	int md_nid;            /* Authenticode digest algorithm (NID) */
+	PKCS7 *p7;    /* owned */
+	X509 *signer; /* borrowed from p7's certificates */
+	X509 *issuer; /* borrowed; NULL when not carried */
+	int md_nid;   /* Authenticode digest algorithm (NID) */
 	uint8_t digest[SW_DIGEST_MAX];
 	size_t digest_len;
-	bool sig_ok;           /* signature verifies and covers the content */
+	bool sig_ok; /* signature verifies and covers the content */
 
 	sw_cs_kind cs_kind;
-	int64_t cs_time;       /* ms, SW_TIME_NULL when none */
-	bool cs_ok;            /* countersignature verifies over our signature */
-	CMS_ContentInfo *cs_cms;  /* owned: the RFC 3161 token (CMS parses its
+	int64_t cs_time;                /* ms, SW_TIME_NULL when none */
+	bool cs_ok;                     /* countersignature verifies over our signature */
+	CMS_ContentInfo *cs_cms;        /* owned: the RFC 3161 token (CMS parses its
 	                           * CertificateChoices, PKCS7 does not) */
 	STACK_OF(X509) *cs_certs_owned; /* owned: the token's certificates */
-	X509 *cs_signer;       /* borrowed: the TSA / countersigner certificate */
-	STACK_OF(X509) *cs_certs; /* borrowed: certificates to build its chain */
+	X509 *cs_signer;                /* borrowed: the TSA / countersigner certificate */
+	STACK_OF(X509) *cs_certs;       /* borrowed: certificates to build its chain */
 } sw_sig;
 
 typedef struct sw_sigs {
 	sw_sig v[SW_SIG_MAX_COUNT];
 	size_t n;
-	bool limit_hit;        /* signatures beyond the caps were ignored */
+	bool limit_hit; /* signatures beyond the caps were ignored */
 } sw_sigs;
 
 /* Parse one entry's DER (len bytes; trailing slack allowed and measured in

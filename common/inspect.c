@@ -14,9 +14,9 @@
 
 typedef struct scan {
 	const sw_src *src;
-	uint8_t *head;    /* the first head_len bytes of the file */
+	uint8_t *head; /* the first head_len bytes of the file */
 	size_t head_len;
-	uint8_t *table;   /* the certificate table, when readable */
+	uint8_t *table; /* the certificate table, when readable */
 	size_t table_len;
 	sw_pe pe;
 	sw_sigs sigs;
@@ -46,7 +46,8 @@ static sw_err read_head(scan *s, char *why, size_t wl)
 			return SW_ERR_NOMEM;
 		s->head = nb;
 		if (want > s->head_len) {
-			sw_err e = sw_src_read(s->src, s->head_len, s->head + s->head_len, want - s->head_len);
+			sw_err e =
+			        sw_src_read(s->src, s->head_len, s->head + s->head_len, want - s->head_len);
 			if (e) {
 				snprintf(why, wl, "cannot read headers: %s", sw_err_str(e));
 				return e;
@@ -245,13 +246,9 @@ out:
 	return e;
 }
 
-static char *xstrdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
-static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r,
-                           const sw_inspect_opts *o)
+static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r, const sw_inspect_opts *o)
 {
 	r->signature_index = (int)idx;
 	r->is_nested = g->depth > 0;
@@ -309,8 +306,8 @@ static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r,
 		if (g->cs_ok && g->cs_signer && g->cs_time != SW_TIME_NULL) {
 			bool ms;
 			char tw[160];
-			if (sw_trust_verify(o->trust, g->cs_signer, g->cs_certs, g->cs_time, SW_USAGE_TIMESTAMPING,
-			                    &ms, tw, sizeof(tw)))
+			if (sw_trust_verify(o->trust, g->cs_signer, g->cs_certs, g->cs_time,
+			                    SW_USAGE_TIMESTAMPING, &ms, tw, sizeof(tw)))
 				at = g->cs_time;
 		}
 		trusted = sw_trust_verify(o->trust, g->signer, g->p7->d.sign->cert, at, SW_USAGE_CODE_SIGNING,
@@ -329,8 +326,8 @@ void sw_records_free(sw_record *recs, size_t n)
 	free(recs);
 }
 
-sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs, size_t *nrec,
-                  char *why, size_t whylen)
+sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs, size_t *nrec, char *why,
+                  size_t whylen)
 {
 	scan *s = calloc(1, sizeof(*s));
 	*recs = NULL;
@@ -378,7 +375,8 @@ sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs,
 				else if (s->pe.table_size && !s->pe.nentries)
 					r->error = strdup("certificate table holds no readable entry");
 				else if (s->pe.table_size)
-					r->error = strdup("no entry of revision 2.0 and type PKCS#7 SignedData");
+					r->error =
+					        strdup("no entry of revision 2.0 and type PKCS#7 SignedData");
 			}
 			*recs = v;
 			*nrec = n;

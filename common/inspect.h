@@ -16,9 +16,9 @@
 #define SW_STREAM_CHUNK (256u << 10)
 
 typedef struct sw_inspect_opts {
-	bool signer_only;       /* headers and table only: no digests, no trust */
-	const sw_trust *trust;  /* NULL: IsTrusted is false ("no CA file") */
-	int64_t now_ms;         /* verification time when there is no countersignature */
+	bool signer_only;      /* headers and table only: no digests, no trust */
+	const sw_trust *trust; /* NULL: IsTrusted is false ("no CA file") */
+	int64_t now_ms;        /* verification time when there is no countersignature */
 } sw_inspect_opts;
 
 /* Inspect the file behind src. On success *recs holds *n >= 1 records
@@ -26,8 +26,8 @@ typedef struct sw_inspect_opts {
  * signature fields set; the caller sets Timestamp, Device*, FolderPath and
  * FileName. On failure (not a PE, malformed headers, I/O) returns the
  * error with why filled and no records. */
-sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs, size_t *n,
-                  char *why, size_t whylen);
+sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs, size_t *n, char *why,
+                  size_t whylen);
 
 void sw_records_free(sw_record *recs, size_t n);
 

@@ -14,8 +14,7 @@ static size_t cap_need(uint64_t want, uint64_t file_size)
 	return (size_t)want;
 }
 
-sw_err sw_pe_parse_headers(const uint8_t *head, size_t headlen, uint64_t file_size, sw_pe *pe,
-                           size_t *need)
+sw_err sw_pe_parse_headers(const uint8_t *head, size_t headlen, uint64_t file_size, sw_pe *pe, size_t *need)
 {
 	sw_rd r = sw_rd_make(head, headlen);
 	uint16_t mz, nsect, opt_size, magic;
@@ -91,8 +90,7 @@ sw_err sw_pe_parse_headers(const uint8_t *head, size_t headlen, uint64_t file_si
 		return SW_ERR_BAD_PE;
 	if (nrva > 4) {
 		uint32_t va, size;
-		if (sw_rd_seek(&opt, dd_at + 4 + 4 * 8) || sw_rd_u32le(&opt, &va) ||
-		    sw_rd_u32le(&opt, &size))
+		if (sw_rd_seek(&opt, dd_at + 4 + 4 * 8) || sw_rd_u32le(&opt, &va) || sw_rd_u32le(&opt, &size))
 			return SW_ERR_BAD_PE; /* directory count claims more than the header holds */
 		pe->has_secdir = true;
 		pe->secdir_off = opt_off + dd_at + 4 + 4 * 8;
@@ -205,8 +203,7 @@ sw_err sw_pe_parse_table(sw_pe *pe, const uint8_t *table, size_t len)
 	return pe->nentries ? SW_OK : SW_ERR_BAD_TABLE;
 }
 
-void sw_pe_entry_blob(const sw_pe *pe, size_t i, const uint8_t *table, const uint8_t **der,
-                      size_t *len)
+void sw_pe_entry_blob(const sw_pe *pe, size_t i, const uint8_t *table, const uint8_t **der, size_t *len)
 {
 	const sw_pe_entry *e = &pe->entries[i];
 	*der = table + (e->off - pe->table_off) + 8;

@@ -9,20 +9,20 @@
 
 #include "sw_error.h"
 
-#define SW_PE_HEAD_MAX (1u << 20)    /* headers (incl. e_lfanew gap) beyond this: malformed */
-#define SW_PE_MAX_SECTIONS 96        /* the Windows loader's limit */
-#define SW_PE_MAX_ENTRIES 16         /* WIN_CERTIFICATE entries considered */
-#define SW_PE_TABLE_MAX (16u << 20)  /* certificate tables larger than this are refused */
+#define SW_PE_HEAD_MAX (1u << 20)   /* headers (incl. e_lfanew gap) beyond this: malformed */
+#define SW_PE_MAX_SECTIONS 96       /* the Windows loader's limit */
+#define SW_PE_MAX_ENTRIES 16        /* WIN_CERTIFICATE entries considered */
+#define SW_PE_TABLE_MAX (16u << 20) /* certificate tables larger than this are refused */
 
 #define SW_WIN_CERT_REVISION_2_0 0x0200
 #define SW_WIN_CERT_TYPE_PKCS_SIGNED_DATA 0x0002
 
 typedef struct sw_pe_entry {
-	uint64_t off;      /* file offset of the WIN_CERTIFICATE header */
-	uint32_t length;   /* dwLength, header included */
+	uint64_t off;    /* file offset of the WIN_CERTIFICATE header */
+	uint32_t length; /* dwLength, header included */
 	uint16_t revision;
 	uint16_t type;
-	bool usable;       /* revision 2.0, PKCS#7 type, inside the table */
+	bool usable; /* revision 2.0, PKCS#7 type, inside the table */
 } sw_pe_entry;
 
 typedef struct sw_pe {
@@ -37,9 +37,9 @@ typedef struct sw_pe {
 	uint64_t secdir_off;      /* file offset of the security directory entry */
 	uint64_t table_off;       /* from the directory (a file offset) */
 	uint64_t table_size;
-	uint64_t sections_end;    /* end of the last section's raw data */
-	uint64_t sections_start;  /* start of the first section's raw data */
-	uint32_t anomalies;       /* SW_ANOM_* from the layout */
+	uint64_t sections_end;   /* end of the last section's raw data */
+	uint64_t sections_start; /* start of the first section's raw data */
+	uint32_t anomalies;      /* SW_ANOM_* from the layout */
 	size_t nentries;
 	sw_pe_entry entries[SW_PE_MAX_ENTRIES];
 } sw_pe;
@@ -49,8 +49,7 @@ typedef struct sw_pe {
  * *need set to the length required (never more than SW_PE_HEAD_MAX or the
  * file size); read that much and call again. SW_ERR_NOT_PE when there is no
  * MZ/PE signature, SW_ERR_BAD_PE when the headers are malformed. */
-sw_err sw_pe_parse_headers(const uint8_t *head, size_t headlen, uint64_t file_size, sw_pe *pe,
-                           size_t *need);
+sw_err sw_pe_parse_headers(const uint8_t *head, size_t headlen, uint64_t file_size, sw_pe *pe, size_t *need);
 
 /* True when the directory names a table that lies inside the file and
  * under SW_PE_TABLE_MAX; sets the matching anomaly otherwise. */
@@ -62,8 +61,7 @@ bool sw_pe_table_readable(sw_pe *pe);
 sw_err sw_pe_parse_table(sw_pe *pe, const uint8_t *table, size_t len);
 
 /* The DER blob of entry i inside table (already bounds-checked by the walk). */
-void sw_pe_entry_blob(const sw_pe *pe, size_t i, const uint8_t *table, const uint8_t **der,
-                      size_t *len);
+void sw_pe_entry_blob(const sw_pe *pe, size_t i, const uint8_t *table, const uint8_t **der, size_t *len);
 
 /* Check what follows a signature's DER inside its entry: non-zero bytes or
  * more than 7 bytes of slack are anomalies. der_len is the DER's own length. */

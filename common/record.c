@@ -7,16 +7,13 @@
 #include <jansson.h>
 
 static const char *const ANOM_NAMES[SW_ANOM__COUNT] = {
-	"DataAfterTable", "NonZeroPadding", "UnaccountedTableBytes", "TableOverlapsSections",
-	"TableNotAtEnd", "BadEntryRevision", "BadEntryType", "TableLengthMismatch",
-	"TableOutsideFile", "BadSignatureBlob", "MultipleEntries", "SignatureLimit",
+	"DataAfterTable",   "NonZeroPadding",   "UnaccountedTableBytes", "TableOverlapsSections",
+	"TableNotAtEnd",    "BadEntryRevision", "BadEntryType",          "TableLengthMismatch",
+	"TableOutsideFile", "BadSignatureBlob", "MultipleEntries",       "SignatureLimit",
 	"UnalignedTable",
 };
 
-const char *sw_anomaly_name(unsigned i)
-{
-	return i < SW_ANOM__COUNT ? ANOM_NAMES[i] : "Unknown";
-}
+const char *sw_anomaly_name(unsigned i) { return i < SW_ANOM__COUNT ? ANOM_NAMES[i] : "Unknown"; }
 
 static const struct {
 	const char *name;
@@ -327,8 +324,8 @@ char *sw_time_iso(int64_t ms, char *buf, size_t n)
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
 	if (frac)
-		snprintf(buf, n, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d, (int)(rem / 3600),
-		         (int)(rem / 60 % 60), (int)(rem % 60), frac);
+		snprintf(buf, n, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+		         (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), frac);
 	else
 		snprintf(buf, n, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, (int)(rem / 3600),
 		         (int)(rem / 60 % 60), (int)(rem % 60));

@@ -35,58 +35,80 @@ enum {
 const char *sw_anomaly_name(unsigned i);
 
 typedef struct sw_record {
-	int64_t timestamp;         /* observation time, ms since the Unix epoch, UTC */
-	char device_id[41];        /* 40 lowercase hex */
-	char *device_name;         /* lowercase FQDN */
-	char *folder_path;         /* directory of the file */
+	int64_t timestamp;  /* observation time, ms since the Unix epoch, UTC */
+	char device_id[41]; /* 40 lowercase hex */
+	char *device_name;  /* lowercase FQDN */
+	char *folder_path;  /* directory of the file */
 	char *file_name;
-	char sha1[41];             /* "" when not computed (--signer-only) */
+	char sha1[41]; /* "" when not computed (--signer-only) */
 	char sha256[65];
 	uint64_t file_size;
 
 	bool is_signed;
-	char *signature_type;      /* "Embedded", "Catalog", or NULL when unsigned */
-	char *signer;              /* simple display name: CN, else O */
-	char *signer_dn;           /* RFC 2253 */
-	char signer_hash[41];      /* SHA-1 thumbprint of the signer certificate */
+	char *signature_type; /* "Embedded", "Catalog", or NULL when unsigned */
+	char *signer;         /* simple display name: CN, else O */
+	char *signer_dn;      /* RFC 2253 */
+	char signer_hash[41]; /* SHA-1 thumbprint of the signer certificate */
 	char *issuer;
 	char *issuer_dn;
-	char issuer_hash[41];      /* "" when the issuer certificate is not carried */
-	char *serial;              /* uppercase hex, no separators */
-	char **crl_urls;           /* CrlDistributionPointUrls */
+	char issuer_hash[41]; /* "" when the issuer certificate is not carried */
+	char *serial;         /* uppercase hex, no separators */
+	char **crl_urls;      /* CrlDistributionPointUrls */
 	size_t n_crl_urls;
-	int64_t cert_created;      /* CertificateCreationTime (notBefore), ms */
-	int64_t cert_expires;      /* CertificateExpirationTime (notAfter), ms */
-	int64_t countersig_time;   /* CertificateCountersignatureTime, ms */
-	char *countersig_type;     /* "rfc3161", "pkcs9" or NULL */
-	sw_tri is_trusted;         /* NULL with --signer-only */
+	int64_t cert_created;    /* CertificateCreationTime (notBefore), ms */
+	int64_t cert_expires;    /* CertificateExpirationTime (notAfter), ms */
+	int64_t countersig_time; /* CertificateCountersignatureTime, ms */
+	char *countersig_type;   /* "rfc3161", "pkcs9" or NULL */
+	sw_tri is_trusted;       /* NULL with --signer-only */
 	sw_tri is_root_signer_microsoft;
-	int64_t report_id;         /* -1 until the store assigns one */
+	int64_t report_id; /* -1 until the store assigns one */
 
-	int signature_index;       /* 0.. over the file's signatures */
+	int signature_index; /* 0.. over the file's signatures */
 	bool is_nested;
-	char *digest_algorithm;    /* "sha256", ... */
-	sw_tri digest_matches;     /* NULL with --signer-only */
-	uint32_t anomalies;        /* SW_ANOM_* bits; set with sw_record_set_anomalies */
+	char *digest_algorithm;                /* "sha256", ... */
+	sw_tri digest_matches;                 /* NULL with --signer-only */
+	uint32_t anomalies;                    /* SW_ANOM_* bits; set with sw_record_set_anomalies */
 	const char *anomaly_v[SW_ANOM__COUNT]; /* their names, for the Anomalies column */
 	size_t n_anomalies;
-	char *error;               /* why a signature could not be read, or NULL */
-	char *trust_error;         /* why IsTrusted is false, or NULL */
-	char **yara_matches;       /* YaraMatches: rule names */
+	char *error;         /* why a signature could not be read, or NULL */
+	char *trust_error;   /* why IsTrusted is false, or NULL */
+	char **yara_matches; /* YaraMatches: rule names */
 	size_t n_yara_matches;
 } sw_record;
 
 /* Columns, for rules and output. Names are case-sensitive as in KQL. */
 typedef enum sw_col {
-	SW_COL_TIMESTAMP, SW_COL_DEVICE_ID, SW_COL_DEVICE_NAME, SW_COL_SHA1,
-	SW_COL_IS_SIGNED, SW_COL_SIGNATURE_TYPE, SW_COL_SIGNER, SW_COL_SIGNER_HASH,
-	SW_COL_ISSUER, SW_COL_ISSUER_HASH, SW_COL_SERIAL, SW_COL_CRL_URLS,
-	SW_COL_CERT_CREATED, SW_COL_CERT_EXPIRES, SW_COL_COUNTERSIG_TIME,
-	SW_COL_IS_TRUSTED, SW_COL_IS_ROOT_SIGNER_MICROSOFT, SW_COL_REPORT_ID,
-	SW_COL_FOLDER_PATH, SW_COL_FILE_NAME, SW_COL_SHA256, SW_COL_FILE_SIZE,
-	SW_COL_SIGNATURE_INDEX, SW_COL_IS_NESTED, SW_COL_DIGEST_ALGORITHM,
-	SW_COL_DIGEST_MATCHES, SW_COL_ANOMALIES, SW_COL_SIGNER_DN, SW_COL_ISSUER_DN,
-	SW_COL_COUNTERSIG_TYPE, SW_COL_YARA_MATCHES,
+	SW_COL_TIMESTAMP,
+	SW_COL_DEVICE_ID,
+	SW_COL_DEVICE_NAME,
+	SW_COL_SHA1,
+	SW_COL_IS_SIGNED,
+	SW_COL_SIGNATURE_TYPE,
+	SW_COL_SIGNER,
+	SW_COL_SIGNER_HASH,
+	SW_COL_ISSUER,
+	SW_COL_ISSUER_HASH,
+	SW_COL_SERIAL,
+	SW_COL_CRL_URLS,
+	SW_COL_CERT_CREATED,
+	SW_COL_CERT_EXPIRES,
+	SW_COL_COUNTERSIG_TIME,
+	SW_COL_IS_TRUSTED,
+	SW_COL_IS_ROOT_SIGNER_MICROSOFT,
+	SW_COL_REPORT_ID,
+	SW_COL_FOLDER_PATH,
+	SW_COL_FILE_NAME,
+	SW_COL_SHA256,
+	SW_COL_FILE_SIZE,
+	SW_COL_SIGNATURE_INDEX,
+	SW_COL_IS_NESTED,
+	SW_COL_DIGEST_ALGORITHM,
+	SW_COL_DIGEST_MATCHES,
+	SW_COL_ANOMALIES,
+	SW_COL_SIGNER_DN,
+	SW_COL_ISSUER_DN,
+	SW_COL_COUNTERSIG_TYPE,
+	SW_COL_YARA_MATCHES,
 	SW_COL__COUNT
 } sw_col;
 
@@ -94,9 +116,9 @@ typedef enum sw_vtype { SW_V_NULL, SW_V_STRING, SW_V_BOOL, SW_V_LONG, SW_V_TIME,
 
 typedef struct sw_value {
 	sw_vtype type;
-	const char *s;           /* SW_V_STRING: UTF-8, NUL-terminated, never NULL */
-	int64_t i;               /* SW_V_BOOL (0/1), SW_V_LONG, SW_V_TIME (ms) */
-	const char *const *arr;  /* SW_V_ARRAY of strings */
+	const char *s;          /* SW_V_STRING: UTF-8, NUL-terminated, never NULL */
+	int64_t i;              /* SW_V_BOOL (0/1), SW_V_LONG, SW_V_TIME (ms) */
+	const char *const *arr; /* SW_V_ARRAY of strings */
 	size_t n;
 } sw_value;
 
@@ -111,7 +133,7 @@ void sw_record_get(const sw_record *r, sw_col c, sw_value *out);
 
 void sw_record_init(sw_record *r);
 void sw_record_set_anomalies(sw_record *r, uint32_t mask);
-void sw_record_free(sw_record *r);   /* frees the strings; r may be reused after init */
+void sw_record_free(sw_record *r); /* frees the strings; r may be reused after init */
 sw_err sw_record_copy(sw_record *dst, const sw_record *src);
 
 /* Duplicate s (len bytes, may hold anything) as valid UTF-8: invalid

@@ -77,8 +77,8 @@ static bool eku_allows(X509 *x, bool leaf, uint32_t want)
 	return (xku & want) || (!leaf && (xku & XKU_ANYEKU));
 }
 
-bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64_t at_ms,
-                     sw_usage usage, bool *root_ms, char *why, size_t n)
+bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64_t at_ms, sw_usage usage,
+                     bool *root_ms, char *why, size_t n)
 {
 	*root_ms = false;
 	if (!t || !leaf) {
@@ -94,7 +94,7 @@ bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_time(param, (time_t)(at_ms / 1000));
 	X509_VERIFY_PARAM_set_purpose(param, usage == SW_USAGE_TIMESTAMPING ? X509_PURPOSE_TIMESTAMP_SIGN
-	                                                                   : X509_PURPOSE_ANY);
+	                                                                    : X509_PURPOSE_ANY);
 	int ok = X509_verify_cert(ctx);
 	if (ok != 1) {
 		int err = X509_STORE_CTX_get_error(ctx);
@@ -105,7 +105,8 @@ bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64
 	if (ok == 1 && usage == SW_USAGE_CODE_SIGNING) {
 		for (int i = 0; i < len - 1; i++) {
 			if (!eku_allows(sk_X509_value(chain, i), i == 0, XKU_CODE_SIGN)) {
-				snprintf(why, n, "%s lacks the code-signing EKU", i == 0 ? "signer" : "intermediate");
+				snprintf(why, n, "%s lacks the code-signing EKU",
+				         i == 0 ? "signer" : "intermediate");
 				ok = 0;
 				break;
 			}

@@ -21,7 +21,8 @@ static char *entry_utf8(const X509_NAME *name, int nid)
 	unsigned char *u = NULL;
 	int n = ASN1_STRING_to_UTF8(&u, s);
 	if (n < 0) /* not convertible: show the raw bytes, sanitized */
-		return sw_utf8_sanitize((const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
+		return sw_utf8_sanitize((const char *)ASN1_STRING_get0_data(s),
+		                        (size_t)ASN1_STRING_length(s));
 	char *out = sw_utf8_sanitize((const char *)u, (size_t)n);
 	OPENSSL_free(u);
 	return out;
@@ -109,7 +110,8 @@ size_t sw_x509_crl_urls(const X509 *x, char ***urls)
 			if (gn->type != GEN_URI)
 				continue;
 			ASN1_IA5STRING *u = gn->d.uniformResourceIdentifier;
-			char *s = sw_utf8_sanitize((const char *)ASN1_STRING_get0_data(u), (size_t)ASN1_STRING_length(u));
+			char *s = sw_utf8_sanitize((const char *)ASN1_STRING_get0_data(u),
+			                           (size_t)ASN1_STRING_length(u));
 			if (s)
 				v[n++] = s;
 		}

@@ -106,7 +106,8 @@ sw_err sw_plat_file_open(const char *path, sw_file **out, char *why, size_t n)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		snprintf(why, n, "%s", errno == ELOOP ? "is a symbolic link (not followed)" : strerror(errno));
+		snprintf(why, n, "%s",
+		         errno == ELOOP ? "is a symbolic link (not followed)" : strerror(errno));
 		return SW_ERR_IO;
 	}
 	struct stat st;
@@ -154,7 +155,8 @@ void sw_plat_split_path(const char *path, char **folder, char **name)
 	/* Make the folder absolute without resolving links in the name. */
 	if (path[0] != '/') {
 		char cwd[PATH_MAX];
-		if (getcwd(cwd, sizeof(cwd)) && (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) < sizeof(abs))
+		if (getcwd(cwd, sizeof(cwd)) &&
+		    (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) < sizeof(abs))
 			p = abs;
 	}
 	const char *slash = strrchr(p, '/');

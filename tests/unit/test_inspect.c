@@ -56,7 +56,8 @@ int main(int argc, char **argv)
 		ok(!r[0].is_nested && r[1].is_nested, "nesting flagged");
 		is_str(r[0].digest_algorithm, "sha1", "outer digest sha1");
 		is_str(r[1].digest_algorithm, "sha256", "nested digest sha256");
-		ok(r[0].is_trusted == SW_NO && r[0].trust_error, "no trust store: not trusted, with a reason");
+		ok(r[0].is_trusted == SW_NO && r[0].trust_error,
+		   "no trust store: not trusted, with a reason");
 	}
 	sw_records_free(r, nr);
 

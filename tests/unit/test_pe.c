@@ -7,8 +7,16 @@
 
 static uint8_t img[0x2000];
 
-static void put16(size_t o, uint16_t v) { img[o] = (uint8_t)v; img[o + 1] = (uint8_t)(v >> 8); }
-static void put32(size_t o, uint32_t v) { put16(o, (uint16_t)v); put16(o + 2, (uint16_t)(v >> 16)); }
+static void put16(size_t o, uint16_t v)
+{
+	img[o] = (uint8_t)v;
+	img[o + 1] = (uint8_t)(v >> 8);
+}
+static void put32(size_t o, uint32_t v)
+{
+	put16(o, (uint16_t)v);
+	put16(o + 2, (uint16_t)(v >> 16));
+}
 
 /* A PE with one section at [0x200, 0x400) and the table at 0x400. */
 static size_t build(bool plus, uint32_t table_size)
@@ -78,9 +86,11 @@ int main(void)
 	put16(0x94, 8);
 	is_int(parse(0x400, &pe), SW_ERR_BAD_PE, "optional header too small for its fields: malformed");
 	build(false, 0);
-	is_int(sw_pe_parse_headers(img, 0x90, 0x400, &pe, &need), SW_ERR_TRUNCATED, "short head asks for more");
+	is_int(sw_pe_parse_headers(img, 0x90, 0x400, &pe, &need), SW_ERR_TRUNCATED,
+	       "short head asks for more");
 	ok(need > 0x90 && need <= 0x400, "need is bounded by the file");
-	is_int(sw_pe_parse_headers(img, 0x90, 0x90, &pe, &need), SW_ERR_BAD_PE, "file ends inside the headers");
+	is_int(sw_pe_parse_headers(img, 0x90, 0x90, &pe, &need), SW_ERR_BAD_PE,
+	       "file ends inside the headers");
 	is_int(sw_pe_parse_headers(img, 2, 2, &pe, &need), SW_ERR_NOT_PE, "two-byte MZ file: not a PE");
 
 	/* Table walks. */
@@ -118,7 +128,8 @@ int main(void)
 	put32(0x400, 4096);
 	parse(n, &pe);
 	sw_pe_table_readable(&pe);
-	is_int(sw_pe_parse_table(&pe, img + 0x400, 16), SW_ERR_BAD_TABLE, "dwLength past the table: no entry");
+	is_int(sw_pe_parse_table(&pe, img + 0x400, 16), SW_ERR_BAD_TABLE,
+	       "dwLength past the table: no entry");
 	ok(pe.anomalies & SW_ANOM_LENGTH_MISMATCH, "length mismatch reported");
 
 	n = build(false, 16);
@@ -129,12 +140,13 @@ int main(void)
 	sw_pe_table_readable(&pe);
 	sw_pe_parse_table(&pe, img + 0x400, 16);
 	ok(!pe.entries[0].usable && (pe.anomalies & SW_ANOM_BAD_ENTRY_REVISION) &&
-	       (pe.anomalies & SW_ANOM_BAD_ENTRY_TYPE),
+	           (pe.anomalies & SW_ANOM_BAD_ENTRY_TYPE),
 	   "wrong revision and type: entry not usable, reported");
 
 	n = build(false, 16);
 	parse(n + 64, &pe); /* 64 bytes after the table */
-	ok(sw_pe_table_readable(&pe) && (pe.anomalies & SW_ANOM_DATA_AFTER_TABLE), "data after the table reported");
+	ok(sw_pe_table_readable(&pe) && (pe.anomalies & SW_ANOM_DATA_AFTER_TABLE),
+	   "data after the table reported");
 
 	build(false, 16);
 	put32(0x98 + 92 + 4 + 32, 0x300); /* table inside the section */

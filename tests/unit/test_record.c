@@ -25,11 +25,20 @@ int main(void)
 
 	sanitize("plain", 5, "plain", "ASCII kept");
 	sanitize("Kr\xc3\xa4mer", 7, "Kr\xc3\xa4mer", "valid UTF-8 kept");
-	sanitize("a\xff" "b", 3, "a\xef\xbf\xbd" "b", "invalid byte replaced");
-	sanitize("a\0b", 3, "a\xef\xbf\xbd" "b", "NUL replaced");
+	sanitize("a\xff"
+	         "b",
+	         3,
+	         "a\xef\xbf\xbd"
+	         "b",
+	         "invalid byte replaced");
+	sanitize("a\0b", 3,
+	         "a\xef\xbf\xbd"
+	         "b",
+	         "NUL replaced");
 	sanitize("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd", "overlong refused");
 	sanitize("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "surrogate refused");
-	sanitize("\xf4\x90\x80\x80", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "past U+10FFFF refused");
+	sanitize("\xf4\x90\x80\x80", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+	         "past U+10FFFF refused");
 	sanitize("\xe2\x82", 2, "\xef\xbf\xbd\xef\xbf\xbd", "cut sequence refused");
 	sanitize("\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80", "4-byte sequence kept");
 
@@ -40,7 +49,8 @@ int main(void)
 	is_str(sw_time_iso(0, buf, sizeof(buf)), "1970-01-01T00:00:00Z", "epoch");
 	is_str(sw_time_iso(sw_time_make(1969, 12, 31, 23, 59, 59), buf, sizeof(buf)), "1969-12-31T23:59:59Z",
 	       "before the epoch");
-	is_str(sw_time_iso(sw_time_make(2000, 2, 29, 0, 0, 0), buf, sizeof(buf)), "2000-02-29T00:00:00Z", "leap day");
+	is_str(sw_time_iso(sw_time_make(2000, 2, 29, 0, 0, 0), buf, sizeof(buf)), "2000-02-29T00:00:00Z",
+	       "leap day");
 	int64_t back;
 	is_int(sw_time_parse("2024-03-01T12:00:00.25Z", &back), 0, "parse ISO");
 	ok(back == ms + 250, "parse round-trips with fraction");
@@ -50,17 +60,20 @@ int main(void)
 	/* JSON: hostile certificate strings survive escaped and intact. */
 	sw_record r;
 	sw_record_init(&r);
-	const char *hostile = "Evil \"Corp\"\n]\\ \x01\x1b[31m \xe2\x80\xae" "gpj.exe";
+	const char *hostile = "Evil \"Corp\"\n]\\ \x01\x1b[31m \xe2\x80\xae"
+	                      "gpj.exe";
 	r.signer = sw_utf8_sanitize(hostile, strlen(hostile));
 	r.is_signed = true;
 	sw_record_set_anomalies(&r, SW_ANOM_DATA_AFTER_TABLE | SW_ANOM_MULTIPLE_ENTRIES);
 	char *js = sw_record_json(&r);
-	ok(js && !strchr(js, '\n') && !strchr(js, '\x1b') && !strchr(js, '\x01'), "JSON on one line, controls escaped");
+	ok(js && !strchr(js, '\n') && !strchr(js, '\x1b') && !strchr(js, '\x01'),
+	   "JSON on one line, controls escaped");
 	ok(js && (strstr(js, "\\u202e") || strstr(js, "\\u202E")), "JSON escapes the right-to-left override");
 	json_error_t jerr;
 	json_t *o = js ? json_loads(js, 0, &jerr) : NULL;
 	ok(o != NULL, "JSON parses back");
-	is_str(o ? json_string_value(json_object_get(o, "Signer")) : NULL, r.signer, "Signer intact after a round trip");
+	is_str(o ? json_string_value(json_object_get(o, "Signer")) : NULL, r.signer,
+	       "Signer intact after a round trip");
 	json_t *an = o ? json_object_get(o, "Anomalies") : NULL;
 	is_int(json_array_size(an), 2, "Anomalies listed by name");
 	is_str(json_string_value(json_array_get(an, 0)), "DataAfterTable", "first anomaly name");
