@@ -312,6 +312,10 @@ static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth,
 	/* Our own TLV walk first: DER only, and we learn its exact length. */
 	sw_rd r = sw_rd_make(der, len), content, whole;
 	uint8_t tag;
+	if (len == 0) {
+		set_why(s, SW_ERR_BAD_PKCS7, "entry holds no signature bytes");
+		return SW_OK;
+	}
 	if (sw_rd_der(&r, &tag, &content, &whole) || tag != SW_DER_SEQUENCE) {
 		set_why(s, SW_ERR_BAD_PKCS7, "signature is not a DER SEQUENCE");
 		s->der_len = len;
@@ -356,10 +360,23 @@ static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth,
 	/* Authenticode signs the SEQUENCE's contents, without its tag and length. */
 	sw_rd cr = sw_rd_make(cp, cn), inner;
 	const char *why = NULL;
-	if (sw_rd_der_expect(&cr, SW_DER_SEQUENCE, &inner) == SW_OK)
-		s->sig_ok = verify_signer_info(si, sd->cert, inner.p, inner.len, &s->signer, &why) && !e;
-	else
+	/* The signed contentType attribute must name what the content is. */
+	ASN1_TYPE *cty = single_attr(si->auth_attr, NID_pkcs9_contentType, V_ASN1_OBJECT);
+	if (si->issuer_and_serial)
+		s->signer = X509_find_by_issuer_and_serial(sd->cert, si->issuer_and_serial->issuer,
+		                                           si->issuer_and_serial->serial);
+	if (!s->signer) {
+		why = "signer certificate not carried in the signature";
+	} else if (sw_rd_der_expect(&cr, SW_DER_SEQUENCE, &inner) != SW_OK) {
 		why = "content is not DER";
+	} else {
+		s->sig_ok = verify_signer_info(si, sd->cert, inner.p, inner.len, &s->signer, &why) && !e;
+		if (s->sig_ok && (!cty || !oid_is(cty->value.object, OID_SPC_INDIRECT_DATA,
+		                                  sizeof(OID_SPC_INDIRECT_DATA)))) {
+			s->sig_ok = false;
+			why = "contentType attribute missing or not SpcIndirectDataContent";
+		}
+	}
 	if (!s->signer)
 		set_why(s, SW_ERR_BAD_PKCS7, why ? why : "signer certificate missing");
 	else if (!s->sig_ok && why && !s->why[0])

@@ -290,7 +290,7 @@ static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r, c
 	char why[200] = "";
 	bool trusted = false, root_ms = false;
 	if (!g->signer)
-		snprintf(why, sizeof(why), "no signer certificate");
+		snprintf(why, sizeof(why), "not signed: %s", g->why[0] ? g->why : "no signer certificate");
 	else if (!g->sig_ok)
 		snprintf(why, sizeof(why), "signature: %s", g->why[0] ? g->why : "does not verify");
 	else if (!dig_ok)
