@@ -4,6 +4,7 @@
 #define SW_COMMANDS_H
 
 int sw_cmd_inspect(int argc, char **argv);
+int sw_cmd_rules(int argc, char **argv);
 
 /* Shared argument helper: matches "--name" (value in the next argument)
  * or "--name=value"; advances *i past what it used. Returns 1 on a match

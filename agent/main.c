@@ -54,6 +54,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "inspect"))
 		return sw_cmd_inspect(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rules"))
+		return sw_cmd_rules(argc - 1, argv + 1);
 	fprintf(stderr, "signwatch: unknown command '%s' (see signwatch --help)\n", cmd);
 	return 2;
 }

@@ -10,7 +10,9 @@
 #include "pe.h"
 #include "x509util.h"
 
-#define HEAD_FIRST (64u << 10)
+/* Enough for nearly every PE header; a tree of non-PE files costs one
+ * small read each. Larger headers are read on demand. */
+#define HEAD_FIRST 4096u
 
 typedef struct scan {
 	const sw_src *src;

@@ -27,6 +27,35 @@ sw_src sw_plat_file_source(sw_file *f);
 bool sw_plat_file_is_regular(const sw_file *f);
 void sw_plat_file_close(sw_file *f);
 
+/* Identity of a file as the scan cache keys it. */
+typedef struct sw_file_id {
+	uint64_t dev, ino;
+	uint64_t size;
+	int64_t mtime_ns, ctime_ns;
+} sw_file_id;
+void sw_plat_file_identity(const sw_file *f, sw_file_id *id);
+
+/* Walk a tree depth-first without following symbolic links (or junctions)
+ * and, unless cross_fs, without leaving root's file system. visit is called
+ * for every regular file; on_error for what could not be read (the walk
+ * goes on). Either callback returns non-zero to stop the walk. Depth is
+ * capped (SW_WALK_MAX_DEPTH); deeper folders are reported to on_error. */
+#define SW_WALK_MAX_DEPTH 64
+typedef int (*sw_walk_visit_fn)(void *ud, const char *path, const sw_file_id *id);
+typedef int (*sw_walk_error_fn)(void *ud, const char *path, const char *why);
+sw_err sw_plat_walk(const char *root, bool cross_fs, sw_walk_visit_fn visit, sw_walk_error_fn on_error,
+                    void *ud);
+
+/* 1 directory, 0 not (or missing), -1 error. */
+int sw_plat_is_dir(const char *path);
+/* Names in a directory (not . or ..), malloc'd array of malloc'd strings. */
+sw_err sw_plat_list_dir(const char *dir, char ***names, size_t *n);
+
+/* Where the agent keeps things by default on this OS. */
+const char *sw_plat_default_store(void);  /* the SQLite database */
+const char *sw_plat_default_config(void); /* the YAML configuration */
+const char *sw_plat_default_rules(void);  /* the installed rule pack folder */
+
 /* Split a path into folder and file name (malloc'd, sanitized UTF-8). */
 void sw_plat_split_path(const char *path, char **folder, char **name);
 

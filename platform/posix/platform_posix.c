@@ -1,6 +1,7 @@
 /* platform.h on POSIX (Linux first; macOS where noted). */
 #include "platform.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -171,3 +172,179 @@ void sw_plat_split_path(const char *path, char **folder, char **name)
 }
 
 bool sw_plat_isatty(int fd) { return isatty(fd) == 1; }
+
+void sw_plat_file_identity(const sw_file *f, sw_file_id *id)
+{
+	struct stat st;
+	memset(id, 0, sizeof(*id));
+	if (fstat(f->fd, &st) != 0)
+		return;
+	id->dev = (uint64_t)st.st_dev;
+	id->ino = (uint64_t)st.st_ino;
+	id->size = (uint64_t)st.st_size;
+#ifdef __APPLE__
+	id->mtime_ns = (int64_t)st.st_mtimespec.tv_sec * 1000000000 + st.st_mtimespec.tv_nsec;
+	id->ctime_ns = (int64_t)st.st_ctimespec.tv_sec * 1000000000 + st.st_ctimespec.tv_nsec;
+#else
+	id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	id->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+#endif
+}
+
+static void stat_to_id(const struct stat *st, sw_file_id *id)
+{
+	id->dev = (uint64_t)st->st_dev;
+	id->ino = (uint64_t)st->st_ino;
+	id->size = (uint64_t)st->st_size;
+#ifdef __APPLE__
+	id->mtime_ns = (int64_t)st->st_mtimespec.tv_sec * 1000000000 + st->st_mtimespec.tv_nsec;
+	id->ctime_ns = (int64_t)st->st_ctimespec.tv_sec * 1000000000 + st->st_ctimespec.tv_nsec;
+#else
+	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	id->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+#endif
+}
+
+typedef struct walker {
+	bool cross_fs;
+	dev_t dev;
+	sw_walk_visit_fn visit;
+	sw_walk_error_fn on_error;
+	void *ud;
+	char path[PATH_MAX];
+} walker;
+
+/* dirfd is open on w->path; it is closed here. Opening each child relative
+ * to its parent's descriptor with O_NOFOLLOW means a folder swapped for a
+ * link mid-walk cannot lead us out of the tree. */
+static int walk_dir(walker *w, int dirfd, int depth)
+{
+	DIR *d = fdopendir(dirfd);
+	if (!d) {
+		close(dirfd);
+		return w->on_error ? w->on_error(w->ud, w->path, strerror(errno)) : 0;
+	}
+	size_t base = strlen(w->path);
+	int stop = 0;
+	struct dirent *e;
+	while (!stop && (errno = 0, e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(w->path + base, sizeof(w->path) - base, "%s%s",
+		                     base && w->path[base - 1] == '/' ? "" : "/", e->d_name) >= sizeof(w->path) - base) {
+			w->path[base] = 0;
+			if (w->on_error)
+				stop = w->on_error(w->ud, w->path, "path too long");
+			continue;
+		}
+		struct stat st;
+		if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno != ENOENT && w->on_error) /* vanished: nothing to scan */
+				stop = w->on_error(w->ud, w->path, strerror(errno));
+		} else if (S_ISREG(st.st_mode)) {
+			sw_file_id id;
+			stat_to_id(&st, &id);
+			stop = w->visit(w->ud, w->path, &id);
+		} else if (S_ISDIR(st.st_mode) && (w->cross_fs || st.st_dev == w->dev)) {
+			if (depth + 1 > SW_WALK_MAX_DEPTH) {
+				if (w->on_error)
+					stop = w->on_error(w->ud, w->path, "too deep (not scanned)");
+			} else {
+				int fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (fd < 0) {
+					if (errno != ENOENT && w->on_error)
+						stop = w->on_error(w->ud, w->path, strerror(errno));
+				} else {
+					stop = walk_dir(w, fd, depth + 1);
+				}
+			}
+		}
+		w->path[base] = 0;
+	}
+	if (!e && errno && !stop && w->on_error)
+		stop = w->on_error(w->ud, w->path, strerror(errno));
+	closedir(d);
+	return stop;
+}
+
+sw_err sw_plat_walk(const char *root, bool cross_fs, sw_walk_visit_fn visit, sw_walk_error_fn on_error,
+                    void *ud)
+{
+	walker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return SW_ERR_NOMEM;
+	w->cross_fs = cross_fs;
+	w->visit = visit;
+	w->on_error = on_error;
+	w->ud = ud;
+	snprintf(w->path, sizeof(w->path), "%s", root);
+	struct stat st;
+	sw_err ret = SW_OK;
+	/* The root itself may be a link the user named on purpose: follow it. */
+	if (stat(root, &st) != 0) {
+		if (on_error)
+			on_error(ud, root, strerror(errno));
+		ret = SW_ERR_IO;
+	} else if (S_ISREG(st.st_mode)) {
+		sw_file_id id;
+		stat_to_id(&st, &id);
+		visit(ud, root, &id);
+	} else if (S_ISDIR(st.st_mode)) {
+		w->dev = st.st_dev;
+		int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			if (on_error)
+				on_error(ud, root, strerror(errno));
+			ret = SW_ERR_IO;
+		} else {
+			walk_dir(w, fd, 0);
+		}
+	}
+	free(w);
+	return ret;
+}
+
+int sw_plat_is_dir(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return S_ISDIR(st.st_mode) ? 1 : 0;
+}
+
+sw_err sw_plat_list_dir(const char *dir, char ***names, size_t *n)
+{
+	*names = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return SW_ERR_IO;
+	size_t cap = 0;
+	struct dirent *e;
+	sw_err ret = SW_OK;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			char **nv = realloc(*names, nc * sizeof(char *));
+			if (!nv) {
+				ret = SW_ERR_NOMEM;
+				break;
+			}
+			*names = nv;
+			cap = nc;
+		}
+		if (!((*names)[*n] = strdup(e->d_name))) {
+			ret = SW_ERR_NOMEM;
+			break;
+		}
+		(*n)++;
+	}
+	closedir(d);
+	return ret;
+}
+
+const char *sw_plat_default_store(void) { return "/var/lib/signwatch/signwatch.db"; }
+const char *sw_plat_default_config(void) { return "/etc/signwatch/signwatch.yaml"; }
+const char *sw_plat_default_rules(void) { return "/usr/share/signwatch/rules"; }

@@ -1,0 +1,997 @@
+/* signwatch: the store (see store.h). SQLite does the storage; this file
+ * holds the schema, its migrations and the SQL. */
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+/* Only the one function below touches the OS directly; a Windows port
+ * replaces it (CreateFileW with an owner-only DACL) and keeps the rest. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define APP_ID 0x53574154            /* PRAGMA application_id: "SWAT" */
+#define BUSY_TIMEOUT_MS 5000
+#define PLAN_CACHE 8                 /* summary plans kept prepared */
+
+/* Adding a column to the record needs a migration that adds it to
+ * records; this stops the enum from growing past the schema unnoticed. */
+_Static_assert(SW_COL__COUNT == 31, "a new sw_col needs a store migration");
+
+/* ---- schema ------------------------------------------------------------ */
+
+/* Migration i takes user_version i to i + 1. Frozen once released: change
+ * the schema only by appending. Column names in records and matches are
+ * exactly sw_col_name()'s, so SQL can be generated from the enum. */
+static const char *const MIGRATIONS[SW_STORE_SCHEMA_VERSION] = {
+	/* 0 -> 1 */
+	"CREATE TABLE report_ids("
+	"  DeviceId TEXT PRIMARY KEY,"
+	"  last_id INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE records("
+	"  id INTEGER PRIMARY KEY,"
+	"  Timestamp INTEGER,"                  /* ms since the epoch, UTC */
+	"  DeviceId TEXT NOT NULL,"
+	"  DeviceName TEXT,"
+	"  SHA1 TEXT,"
+	"  IsSigned INTEGER,"                   /* 0/1, NULL unknown */
+	"  SignatureType TEXT,"
+	"  Signer TEXT,"
+	"  SignerHash TEXT,"
+	"  Issuer TEXT,"
+	"  IssuerHash TEXT,"
+	"  CertificateSerialNumber TEXT,"
+	"  CrlDistributionPointUrls TEXT,"      /* JSON array of strings */
+	"  CertificateCreationTime INTEGER,"
+	"  CertificateExpirationTime INTEGER,"
+	"  CertificateCountersignatureTime INTEGER,"
+	"  IsTrusted INTEGER,"
+	"  IsRootSignerMicrosoft INTEGER,"
+	"  ReportId INTEGER NOT NULL,"
+	"  FolderPath TEXT,"
+	"  FileName TEXT,"
+	"  SHA256 TEXT,"
+	"  FileSize INTEGER,"
+	"  SignatureIndex INTEGER,"
+	"  IsNested INTEGER,"
+	"  DigestAlgorithm TEXT,"
+	"  DigestMatches INTEGER,"
+	"  Anomalies TEXT,"                     /* JSON array of names */
+	"  SignerDN TEXT,"
+	"  IssuerDN TEXT,"
+	"  CountersignatureType TEXT,"
+	"  YaraMatches TEXT,"                   /* JSON array of rule names */
+	"  Error TEXT,"
+	"  TrustError TEXT,"
+	"  UNIQUE(DeviceId, ReportId)"
+	");"
+	"CREATE TABLE rules("
+	"  id INTEGER PRIMARY KEY,"
+	"  rule_id TEXT NOT NULL UNIQUE"
+	");"
+	/* A rule hit. The record's Timestamp, DeviceId, DeviceName ('' when
+	 * missing, as KQL sees it) and ReportId are copied here so that the
+	 * usual summarize (min/max(Timestamp), make_set(ReportId), count() by
+	 * DeviceId, DeviceName) reads one covering index, never the records;
+	 * rules (UUIDs) are interned to keep index entries small. */
+	"CREATE TABLE matches("
+	"  rule INTEGER NOT NULL REFERENCES rules(id),"
+	"  record INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,"
+	"  Timestamp INTEGER,"
+	"  DeviceId TEXT NOT NULL,"
+	"  DeviceName TEXT NOT NULL,"
+	"  ReportId INTEGER NOT NULL,"
+	"  PRIMARY KEY(rule, record)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX matches_window ON matches(rule, Timestamp);"
+	"CREATE INDEX matches_device ON matches(rule, DeviceId, DeviceName, ReportId, Timestamp);"
+	"CREATE INDEX matches_record ON matches(record);"   /* ON DELETE CASCADE lookups */
+	"CREATE TABLE file_state("
+	"  device INTEGER NOT NULL,"
+	"  file_id INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  mtime_ns INTEGER NOT NULL,"
+	"  ctime_ns INTEGER NOT NULL,"
+	"  result_hash TEXT NOT NULL,"
+	"  PRIMARY KEY(device, file_id)"
+	") WITHOUT ROWID;",
+};
+
+/* Columns copied into matches (see above). */
+static bool in_matches(int c)
+{
+	return c == SW_COL_TIMESTAMP || c == SW_COL_DEVICE_ID || c == SW_COL_DEVICE_NAME ||
+		c == SW_COL_REPORT_ID;
+}
+
+/* ---- the store ----------------------------------------------------------- */
+
+enum {
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_NEXT_ID, Q_PUT_RECORD, Q_RULE_FIND, Q_RULE_ADD,
+	Q_PUT_MATCH, Q_PRUNE_RECORDS, Q_PRUNE_MATCHES, Q_FS_GET, Q_FS_PUT, Q__COUNT
+};
+
+static const char *const FIXED_SQL[Q__COUNT] = {
+	/* IMMEDIATE takes the write lock now, so the busy timeout applies;
+	 * a deferred transaction that upgrades later can fail at once. */
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_NEXT_ID] = "INSERT INTO report_ids(DeviceId, last_id) VALUES(?1, 1) "
+		"ON CONFLICT(DeviceId) DO UPDATE SET last_id = last_id + 1 RETURNING last_id",
+	[Q_PUT_RECORD] = NULL,   /* generated from sw_col_name() */
+	[Q_RULE_FIND] = "SELECT id FROM rules WHERE rule_id = ?1",
+	[Q_RULE_ADD] = "INSERT INTO rules(rule_id) VALUES(?1)",
+	[Q_PUT_MATCH] = "INSERT INTO matches(rule, record, Timestamp, DeviceId, DeviceName, ReportId) "
+		"SELECT ?1, id, Timestamp, DeviceId, COALESCE(DeviceName, ''), ReportId "
+		"FROM records WHERE id = ?2 ON CONFLICT(rule, record) DO NOTHING",
+	[Q_PRUNE_RECORDS] = "DELETE FROM records WHERE id IN "
+		"(SELECT record FROM matches WHERE Timestamp < ?1)",
+	[Q_PRUNE_MATCHES] = "DELETE FROM matches WHERE Timestamp < ?1",
+	[Q_FS_GET] = "SELECT size, mtime_ns, ctime_ns, result_hash FROM file_state "
+		"WHERE device = ?1 AND file_id = ?2",
+	[Q_FS_PUT] = "INSERT INTO file_state(device, file_id, size, mtime_ns, ctime_ns, result_hash) "
+		"VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(device, file_id) DO UPDATE SET "
+		"size = excluded.size, mtime_ns = excluded.mtime_ns, "
+		"ctime_ns = excluded.ctime_ns, result_hash = excluded.result_hash",
+};
+
+/* A summary's prepared statements: [0] the scalar aggregates, then one per
+ * make_set. Keyed by their SQL, which depends only on the spec's shape. */
+typedef struct plan {
+	char *key;
+	size_t n;
+	sqlite3_stmt **st;
+} plan;
+
+struct sw_store {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q__COUNT];
+	/* Last rule id seen by put_match; a scan puts many hits of one rule. */
+	char *rule_id;
+	int64_t rule_key;
+	plan plans[PLAN_CACHE];
+	unsigned plan_next;
+	char err[512];
+};
+
+static void set_err(sw_store *st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+}
+
+static sw_err db_err(sw_store *st, const char *what)
+{
+	int rc = sqlite3_extended_errcode(st->db);
+	set_err(st, "%s: %s", what, sqlite3_errmsg(st->db));
+	return rc == SQLITE_NOMEM ? SW_ERR_NOMEM : SW_ERR_STORE;
+}
+
+const char *sw_store_errmsg(const sw_store *st)
+{
+	return st ? st->err : "no store";
+}
+
+/* Run a statement that returns no rows we need. */
+static sw_err run(sw_store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? SW_OK : db_err(st, what);
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+/* Create path owner-only if it does not exist yet. SQLite gives its -wal
+ * and -shm files the database file's mode, so they are 0600 too. An
+ * existing file keeps its mode (an administrator's choice). POSIX only;
+ * see the includes. */
+static sw_err create_private(const char *path, char *why, size_t n)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, n, "%s: cannot create: %s", path, strerror(errno));
+		return SW_ERR_IO;
+	}
+	close(fd);
+	return SW_OK;
+}
+
+static int64_t pragma_int(sqlite3 *db, const char *sql, int *ok)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v = 0;
+	*ok = 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+		v = sqlite3_column_int64(s, 0);
+		*ok = 1;
+	}
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Refuse what we must not touch: another program's database, or a schema
+ * from a newer signwatch (it may rely on invariants we do not keep). */
+static sw_err check_version(sw_store *st, int64_t *version)
+{
+	int ok;
+	int64_t app = pragma_int(st->db, "PRAGMA application_id", &ok);
+	if (!ok)
+		return db_err(st, "read header");
+	if (app != 0 && app != APP_ID) {
+		set_err(st, "not a signwatch database (application_id %#llx)", (unsigned long long)app);
+		return SW_ERR_STORE;
+	}
+	*version = pragma_int(st->db, "PRAGMA user_version", &ok);
+	if (!ok)
+		return db_err(st, "read schema version");
+	if (*version > SW_STORE_SCHEMA_VERSION || *version < 0) {
+		set_err(st, "database schema version %lld is newer than this signwatch supports "
+			"(%d); use a newer signwatch or another database file",
+			(long long)*version, SW_STORE_SCHEMA_VERSION);
+		return SW_ERR_STORE;
+	}
+	return SW_OK;
+}
+
+static sw_err migrate(sw_store *st)
+{
+	int64_t v;
+	sw_err e = check_version(st, &v);
+	if (e || v == SW_STORE_SCHEMA_VERSION)
+		return e;
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(st, "begin migration");
+	/* Another process may have migrated while we waited for the lock. */
+	e = check_version(st, &v);
+	for (; !e && v < SW_STORE_SCHEMA_VERSION; v++)
+		if (sqlite3_exec(st->db, MIGRATIONS[v], NULL, NULL, NULL) != SQLITE_OK)
+			e = db_err(st, "migrate schema");
+	if (!e) {
+		char sql[96];
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
+			SW_STORE_SCHEMA_VERSION, APP_ID);
+		if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+			sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			e = db_err(st, "commit migration");
+	}
+	if (e)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return e;
+}
+
+static sw_err configure(sw_store *st, bool memory)
+{
+	sqlite3_stmt *s = NULL;
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK ||
+		sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return db_err(st, "set WAL journal");
+	}
+	const char *mode = (const char *)sqlite3_column_text(s, 0);
+	bool wal = mode && strcmp(mode, "wal") == 0;
+	sqlite3_finalize(s);
+	if (!wal && !memory) {
+		set_err(st, "cannot use a WAL journal (file system without shared memory?)");
+		return SW_ERR_STORE;
+	}
+	/* FULL in WAL mode fsyncs each commit: a committed ReportId may
+	 * already have been forwarded, so a power loss must not undo it. */
+	if (sqlite3_exec(st->db,
+		"PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
+		"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384",
+		NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(st, "configure");
+	return SW_OK;
+}
+
+static sw_err prepare_fixed(sw_store *st)
+{
+	char sql[2048];
+	size_t len = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO records(");
+	for (int c = 0; c < SW_COL__COUNT; c++)
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "\"%s\",", sw_col_name((sw_col)c));
+	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "Error,TrustError) VALUES(");
+	for (int c = 0; c < SW_COL__COUNT + 2; c++)
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s?%d", c ? "," : "", c + 1);
+	snprintf(sql + len, sizeof(sql) - len, ")");
+	for (int i = 0; i < Q__COUNT; i++) {
+		const char *text = i == Q_PUT_RECORD ? sql : FIXED_SQL[i];
+		if (sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) !=
+			SQLITE_OK)
+			return db_err(st, "prepare");
+	}
+	return SW_OK;
+}
+
+sw_err sw_store_open(const char *path, sw_store **out, char *why, size_t n)
+{
+	*out = NULL;
+	if (!path || !*path) {
+		snprintf(why, n, "no database path");
+		return SW_ERR_USAGE;
+	}
+	bool memory = strcmp(path, ":memory:") == 0;
+	sw_err e;
+	if (!memory && (e = create_private(path, why, n)))
+		return e;
+	sw_store *st = calloc(1, sizeof(*st));
+	if (!st) {
+		snprintf(why, n, "%s: out of memory", path);
+		return SW_ERR_NOMEM;
+	}
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		SQLITE_OPEN_EXRESCODE, NULL) != SQLITE_OK) {
+		e = st->db ? db_err(st, "open") : SW_ERR_NOMEM;
+	} else {
+		e = configure(st, memory);
+		if (!e)
+			e = migrate(st);
+		if (!e)
+			e = prepare_fixed(st);
+	}
+	if (e) {
+		snprintf(why, n, "%s: %s", path, st->err[0] ? st->err : sw_err_str(e));
+		sw_store_close(st);
+		return e;
+	}
+	*out = st;
+	return SW_OK;
+}
+
+static void plan_clear(plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		sqlite3_finalize(p->st[i]);
+	free(p->st);
+	free(p->key);
+	memset(p, 0, sizeof(*p));
+}
+
+void sw_store_close(sw_store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < Q__COUNT; i++)
+		sqlite3_finalize(st->q[i]);
+	for (int i = 0; i < PLAN_CACHE; i++)
+		plan_clear(&st->plans[i]);
+	free(st->rule_id);
+	/* close_v2 so that a forgotten statement cannot keep the file open
+	 * in a zombie connection without us knowing: all are finalized. */
+	sqlite3_close_v2(st->db);
+	free(st);
+}
+
+/* ---- transactions, ids, records, matches ------------------------------------ */
+
+static void forget_rule(sw_store *st)
+{
+	free(st->rule_id);
+	st->rule_id = NULL;
+}
+
+sw_err sw_store_begin(sw_store *st) { return run(st, st->q[Q_BEGIN], "begin"); }
+sw_err sw_store_commit(sw_store *st) { return run(st, st->q[Q_COMMIT], "commit"); }
+
+sw_err sw_store_rollback(sw_store *st)
+{
+	/* The cached rule key may name a row that no longer exists. */
+	forget_rule(st);
+	return run(st, st->q[Q_ROLLBACK], "rollback");
+}
+
+sw_err sw_store_next_report_id(sw_store *st, const char *device_id, int64_t *out)
+{
+	if (!device_id || !*device_id) {
+		set_err(st, "next report id: no DeviceId");
+		return SW_ERR_USAGE;
+	}
+	sqlite3_stmt *s = st->q[Q_NEXT_ID];
+	sqlite3_bind_text(s, 1, device_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	/* RETURNING's change is only complete once the statement has run to
+	 * its end. */
+	int rc2 = rc == SQLITE_ROW ? sqlite3_step(s) : rc;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW && rc2 == SQLITE_DONE ? SW_OK : db_err(st, "next report id");
+}
+
+/* An array column as JSON text ("[]" when empty). */
+static char *json_strings(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++) {
+		json_t *s = json_string(v[i] ? v[i] : "");
+		if (!s) {   /* not UTF-8: records are sanitized, but be safe */
+			char *fixed = sw_utf8_sanitize(v[i], strlen(v[i]));
+			s = fixed ? json_string(fixed) : NULL;
+			free(fixed);
+		}
+		if (!s || json_array_append_new(a, s)) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	char *out = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return out;
+}
+
+sw_err sw_store_put_record(sw_store *st, const sw_record *r, int64_t *rowid)
+{
+	if (r->report_id < 0 || !r->device_id[0]) {
+		set_err(st, "put record: no ReportId or DeviceId");
+		return SW_ERR_USAGE;
+	}
+	sqlite3_stmt *s = st->q[Q_PUT_RECORD];
+	char *arrays[SW_COL__COUNT] = { 0 };
+	sw_err e = SW_OK;
+	for (int c = 0; c < SW_COL__COUNT && !e; c++) {
+		sw_value v;
+		sw_record_get(r, (sw_col)c, &v);
+		switch (v.type) {
+		case SW_V_NULL: sqlite3_bind_null(s, c + 1); break;
+		case SW_V_STRING: sqlite3_bind_text(s, c + 1, v.s, -1, SQLITE_STATIC); break;
+		case SW_V_BOOL:
+		case SW_V_LONG:
+		case SW_V_TIME: sqlite3_bind_int64(s, c + 1, v.i); break;
+		case SW_V_ARRAY:
+			if (!(arrays[c] = json_strings(v.arr, v.n)))
+				e = SW_ERR_NOMEM;
+			else
+				sqlite3_bind_text(s, c + 1, arrays[c], -1, SQLITE_STATIC);
+			break;
+		}
+	}
+	sqlite3_bind_text(s, SW_COL__COUNT + 1, r->error, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, SW_COL__COUNT + 2, r->trust_error, -1, SQLITE_STATIC);
+	if (e)
+		set_err(st, "put record: out of memory");
+	else if ((e = run(st, s, "put record")) == SW_OK && rowid)
+		*rowid = sqlite3_last_insert_rowid(st->db);
+	sqlite3_clear_bindings(s);
+	for (int c = 0; c < SW_COL__COUNT; c++)
+		free(arrays[c]);
+	return e;
+}
+
+/* Key of rule_id in rules; adds it when add is true, else 0 if absent. */
+static sw_err rule_key(sw_store *st, const char *rule_id, bool add, int64_t *key)
+{
+	if (st->rule_id && strcmp(st->rule_id, rule_id) == 0) {
+		*key = st->rule_key;
+		return SW_OK;
+	}
+	sqlite3_stmt *s = st->q[Q_RULE_FIND];
+	sqlite3_bind_text(s, 1, rule_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	*key = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(st, "find rule");
+	if (!*key && add) {
+		s = st->q[Q_RULE_ADD];
+		sqlite3_bind_text(s, 1, rule_id, -1, SQLITE_STATIC);
+		sw_err e = run(st, s, "add rule");
+		if (e)
+			return e;
+		*key = sqlite3_last_insert_rowid(st->db);
+	}
+	if (*key) {
+		char *copy = strdup(rule_id);
+		if (copy) {   /* the cache is an optimisation; no copy, no cache */
+			free(st->rule_id);
+			st->rule_id = copy;
+			st->rule_key = *key;
+		}
+	}
+	return SW_OK;
+}
+
+sw_err sw_store_put_match(sw_store *st, const char *rule_id, int64_t rowid)
+{
+	if (!rule_id || !*rule_id) {
+		set_err(st, "put match: no rule id");
+		return SW_ERR_USAGE;
+	}
+	int64_t key;
+	sw_err e = rule_key(st, rule_id, true, &key);
+	if (e)
+		return e;
+	sqlite3_stmt *s = st->q[Q_PUT_MATCH];
+	sqlite3_bind_int64(s, 1, key);
+	sqlite3_bind_int64(s, 2, rowid);
+	int before = sqlite3_total_changes(st->db);
+	e = run(st, s, "put match");
+	if (!e && sqlite3_total_changes(st->db) == before) {
+		/* Either a repeated hit (fine) or no such record (caller bug). */
+		sqlite3_stmt *q = NULL;
+		int found = 0;
+		if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM records WHERE id = ?1", -1, &q, NULL) ==
+			SQLITE_OK) {
+			sqlite3_bind_int64(q, 1, rowid);
+			found = sqlite3_step(q) == SQLITE_ROW;
+		}
+		sqlite3_finalize(q);
+		if (!found) {
+			set_err(st, "put match: no record %lld", (long long)rowid);
+			e = SW_ERR_USAGE;
+		}
+	}
+	return e;
+}
+
+/* ---- summaries --------------------------------------------------------------- */
+
+typedef struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		int k = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (k < 0) {
+			b->oom = true;
+			return;
+		}
+		if (b->p && b->len + (size_t)k < b->cap) {
+			b->len += (size_t)k;
+			return;
+		}
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap <= b->len + (size_t)k)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+static bool col_ok(int c) { return c >= 0 && c < SW_COL__COUNT; }
+
+/* The SQL value of column c as KQL sees it. Names come from sw_col_name()
+ * only, so nothing in a rule reaches the SQL text. */
+static void col_expr(sbuf *b, int c)
+{
+	const char *name = sw_col_name((sw_col)c);
+	if (in_matches(c))
+		sb_add(b, "m.\"%s\"", name);
+	else if (sw_col_type((sw_col)c) == SW_V_STRING)
+		sb_add(b, "COALESCE(r.\"%s\", '')", name);   /* KQL strings are never null */
+	else
+		sb_add(b, "r.\"%s\"", name);
+}
+
+/* FROM and WHERE shared by a plan's statements; ?1 rule, ?2..?3 window.
+ * set_col >= 0 adds json_each over that array column. */
+static void from_where(sbuf *b, bool join, int array_col)
+{
+	sb_add(b, " FROM matches m");
+	if (join)
+		sb_add(b, " JOIN records r ON r.id = m.record");
+	if (array_col >= 0)
+		sb_add(b, " JOIN json_each(r.\"%s\") j", sw_col_name((sw_col)array_col));
+	sb_add(b, " WHERE m.rule = ?1 AND m.Timestamp BETWEEN ?2 AND ?3");
+}
+
+static void group_order(sbuf *b, size_t n)
+{
+	if (!n)
+		return;
+	sb_add(b, " GROUP BY ");
+	for (size_t i = 0; i < n; i++)
+		sb_add(b, "%s%zu", i ? "," : "", i + 1);
+	sb_add(b, " ORDER BY ");
+	for (size_t i = 0; i < n; i++)
+		sb_add(b, "%s%zu", i ? "," : "", i + 1);
+}
+
+static void by_list(sbuf *b, const sw_summary_spec *sp)
+{
+	for (size_t i = 0; i < sp->n_by; i++) {
+		sb_add(b, i ? ", " : "");
+		col_expr(b, sp->by[i]);
+	}
+}
+
+/* The SQL of a spec's statements, each NUL-terminated, one after another
+ * in one buffer (also the plan's cache key). */
+static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t *n_st)
+{
+	bool join = false;
+	for (size_t i = 0; i < sp->n_by; i++) {
+		int c = sp->by[i];
+		if (!col_ok(c)) {
+			set_err(st, "summary: bad by column %d", c);
+			return SW_ERR_USAGE;
+		}
+		if (sw_col_type((sw_col)c) == SW_V_ARRAY) {
+			set_err(st, "summary: cannot group by array column %s", sw_col_name((sw_col)c));
+			return SW_ERR_UNSUPPORTED;
+		}
+		join |= !in_matches(c);
+	}
+	for (size_t i = 0; i < sp->n_aggs; i++) {
+		int c = sp->aggs[i].col;
+		if (sp->aggs[i].fn == SW_AGG_COUNT)
+			continue;
+		if (!col_ok(c) || sp->aggs[i].fn > SW_AGG_COUNT) {
+			set_err(st, "summary: bad aggregation %zu", i);
+			return SW_ERR_USAGE;
+		}
+		if (sp->aggs[i].fn != SW_AGG_MAKE_SET && sw_col_type((sw_col)c) == SW_V_ARRAY) {
+			set_err(st, "summary: %s() of array column %s", sp->aggs[i].fn == SW_AGG_MIN ?
+				"min" : "max", sw_col_name((sw_col)c));
+			return SW_ERR_UNSUPPORTED;
+		}
+		join |= !in_matches(c);
+	}
+
+	/* [0]: by-keys, then min/max/count in spec order (make_set skipped);
+	 * count(*) first keeps the statement valid when there is nothing else. */
+	sb_add(b, "SELECT ");
+	by_list(b, sp);
+	sb_add(b, "%scount(*)", sp->n_by ? ", " : "");
+	for (size_t i = 0; i < sp->n_aggs; i++) {
+		if (sp->aggs[i].fn != SW_AGG_MIN && sp->aggs[i].fn != SW_AGG_MAX)
+			continue;
+		sb_add(b, ", %s(", sp->aggs[i].fn == SW_AGG_MIN ? "min" : "max");
+		col_expr(b, sp->aggs[i].col);
+		sb_add(b, ")");
+	}
+	from_where(b, join, -1);
+	group_order(b, sp->n_by);
+	sb_add(b, "%c", 0);
+	*n_st = 1;
+
+	/* One per make_set: the distinct non-null values of each group in
+	 * ascending order, groups in the same order as [0]. */
+	for (size_t i = 0; i < sp->n_aggs; i++) {
+		if (sp->aggs[i].fn != SW_AGG_MAKE_SET)
+			continue;
+		int c = sp->aggs[i].col;
+		bool arr = sw_col_type((sw_col)c) == SW_V_ARRAY;
+		sb_add(b, "SELECT ");
+		by_list(b, sp);
+		sb_add(b, "%s", sp->n_by ? ", " : "");
+		if (arr)
+			sb_add(b, "j.value");
+		else
+			col_expr(b, c);
+		from_where(b, join || arr, arr ? c : -1);
+		sb_add(b, " AND %s IS NOT NULL", arr ? "j.value" : "");
+		if (!arr)
+			col_expr(b, c), sb_add(b, " IS NOT NULL");
+		group_order(b, sp->n_by + 1);
+		sb_add(b, "%c", 0);
+		(*n_st)++;
+	}
+	if (b->oom) {
+		set_err(st, "summary: out of memory");
+		return SW_ERR_NOMEM;
+	}
+	return SW_OK;
+}
+
+static plan *get_plan(sw_store *st, const sw_summary_spec *sp, sw_err *e)
+{
+	sbuf b = { 0 };
+	size_t n_st;
+	if ((*e = build_sql(st, sp, &b, &n_st))) {
+		free(b.p);
+		return NULL;
+	}
+	for (int i = 0; i < PLAN_CACHE; i++)
+		if (st->plans[i].key && st->plans[i].n == n_st &&
+			memcmp(st->plans[i].key, b.p, b.len) == 0) {
+			free(b.p);
+			return &st->plans[i];
+		}
+	plan *p = &st->plans[st->plan_next++ % PLAN_CACHE];
+	plan_clear(p);
+	p->st = calloc(n_st, sizeof(*p->st));
+	if (!p->st) {
+		free(b.p);
+		set_err(st, "summary: out of memory");
+		*e = SW_ERR_NOMEM;
+		return NULL;
+	}
+	p->key = b.p;
+	p->n = n_st;
+	const char *sql = b.p;
+	for (size_t i = 0; i < n_st; i++, sql += strlen(sql) + 1)
+		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &p->st[i], NULL) !=
+			SQLITE_OK) {
+			*e = db_err(st, "prepare summary");
+			plan_clear(p);
+			return NULL;
+		}
+	return p;
+}
+
+/* The typed cell of column col at result column i. */
+static sw_err cell_from(sqlite3_stmt *s, int i, sw_vtype type, sw_summary_cell *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return SW_OK;
+	c->type = type;
+	if (type == SW_V_STRING) {
+		const char *t = (const char *)sqlite3_column_text(s, i);
+		if (!t || !(c->s = strdup(t)))
+			return SW_ERR_NOMEM;
+	} else {
+		c->i = sqlite3_column_int64(s, i);
+	}
+	return SW_OK;
+}
+
+/* Same by-tuple in the first n result columns of a and b? */
+static bool same_key(sqlite3_stmt *a, sqlite3_stmt *b, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int ta = sqlite3_column_type(a, i), tb = sqlite3_column_type(b, i);
+		if (ta != tb)
+			return false;
+		if (ta == SQLITE_INTEGER) {
+			if (sqlite3_column_int64(a, i) != sqlite3_column_int64(b, i))
+				return false;
+		} else if (ta == SQLITE_TEXT || ta == SQLITE_BLOB) {
+			const void *pa = ta == SQLITE_TEXT ? (const void *)sqlite3_column_text(a, i) :
+				sqlite3_column_blob(a, i);
+			const void *pb = ta == SQLITE_TEXT ? (const void *)sqlite3_column_text(b, i) :
+				sqlite3_column_blob(b, i);
+			int la = sqlite3_column_bytes(a, i), lb = sqlite3_column_bytes(b, i);
+			if (la != lb || (la && memcmp(pa, pb, (size_t)la) != 0))
+				return false;
+		} else if (ta == SQLITE_FLOAT) {
+			if (sqlite3_column_double(a, i) != sqlite3_column_double(b, i))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Append the value at result column i, of KQL type type, to a JSON array. */
+static void json_elem(sbuf *b, sqlite3_stmt *s, int i, sw_vtype type, bool first)
+{
+	if (!first)
+		sb_add(b, ",");
+	if (type == SW_V_LONG) {
+		sb_add(b, "%lld", (long long)sqlite3_column_int64(s, i));
+	} else if (type == SW_V_BOOL) {
+		sb_add(b, "%s", sqlite3_column_int64(s, i) ? "true" : "false");
+	} else if (type == SW_V_TIME) {
+		char t[40];
+		sb_add(b, "\"%s\"", sw_time_iso(sqlite3_column_int64(s, i), t, sizeof(t)));
+	} else {
+		const char *t = (const char *)sqlite3_column_text(s, i);
+		json_t *js = json_string(t ? t : "");
+		char *enc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+		if (enc)
+			sb_add(b, "%s", enc);
+		else
+			b->oom = true;
+		free(enc);
+		json_decref(js);
+	}
+}
+
+void sw_summary_free(sw_summary_row *rows, size_t n)
+{
+	for (size_t r = 0; rows && r < n; r++) {
+		for (size_t i = 0; i < SW_KQL_MAX_BY; i++)
+			free(rows[r].by[i].s);
+		for (size_t i = 0; i < SW_KQL_MAX_AGGS; i++)
+			free(rows[r].agg[i].s);
+	}
+	free(rows);
+}
+
+static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_row **rows_out,
+	size_t *n_out)
+{
+	sw_summary_row *rows = NULL;
+	size_t n = 0, cap = 0;
+	int nb = (int)sp->n_by;
+	int rc = SQLITE_OK;
+	/* has_row[k]: set statement k currently holds an unconsumed row. */
+	bool has_row[SW_KQL_MAX_AGGS + 1] = { 0 };
+	for (size_t k = 1; k < p->n; k++) {
+		rc = sqlite3_step(p->st[k]);
+		has_row[k] = rc == SQLITE_ROW;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			goto db_fail;
+	}
+	sqlite3_stmt *s0 = p->st[0];
+	while ((rc = sqlite3_step(s0)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			sw_summary_row *nr = realloc(rows, ncap * sizeof(*rows));
+			if (!nr)
+				goto oom;
+			rows = nr;
+			cap = ncap;
+		}
+		sw_summary_row *row = &rows[n++];
+		memset(row, 0, sizeof(*row));
+		for (int i = 0; i < nb; i++)
+			if (cell_from(s0, i, sw_col_type((sw_col)sp->by[i]), &row->by[i]))
+				goto oom;
+		int col = nb + 1;   /* after by-keys and count(*) */
+		size_t k = 1;
+		for (size_t a = 0; a < sp->n_aggs; a++) {
+			sw_summary_cell *c = &row->agg[a];
+			int ac = sp->aggs[a].col;
+			switch (sp->aggs[a].fn) {
+			case SW_AGG_COUNT:
+				c->type = SW_V_LONG;
+				c->i = sqlite3_column_int64(s0, nb);
+				break;
+			case SW_AGG_MIN:
+			case SW_AGG_MAX:
+				if (cell_from(s0, col++, sw_col_type((sw_col)ac), c))
+					goto oom;
+				break;
+			case SW_AGG_MAKE_SET: {
+				sqlite3_stmt *sk = p->st[k];
+				sw_vtype et = sw_col_type((sw_col)ac);
+				size_t limit = sp->aggs[a].set_cap;
+				if (!limit || limit > SW_KQL_SET_CAP_DEFAULT)
+					limit = SW_KQL_SET_CAP_DEFAULT;
+				sbuf b = { 0 };
+				sb_add(&b, "[");
+				size_t cnt = 0;
+				/* Values beyond the cap are the largest ones: skipped. */
+				while (has_row[k] && same_key(s0, sk, nb)) {
+					if (cnt < limit)
+						json_elem(&b, sk, nb, et == SW_V_ARRAY ? SW_V_STRING : et, cnt == 0);
+					cnt++;
+					rc = sqlite3_step(sk);
+					has_row[k] = rc == SQLITE_ROW;
+					if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+						free(b.p);
+						goto db_fail;
+					}
+				}
+				sb_add(&b, "]");
+				if (b.oom) {
+					free(b.p);
+					goto oom;
+				}
+				c->type = SW_V_ARRAY;
+				c->s = b.p;
+				c->i = (int64_t)(cnt < limit ? cnt : limit);
+				k++;
+				break;
+			}
+			}
+		}
+	}
+	if (rc != SQLITE_DONE)
+		goto db_fail;
+	/* KQL: with by-keys, no input means no rows; without, one row. */
+	*rows_out = rows;
+	*n_out = n;
+	return SW_OK;
+oom:
+	sw_summary_free(rows, n);
+	set_err(st, "summary: out of memory");
+	return SW_ERR_NOMEM;
+db_fail:
+	sw_summary_free(rows, n);
+	return db_err(st, "summary");
+}
+
+sw_err sw_store_summary(sw_store *st, const sw_summary_spec *sp, sw_summary_row **rows, size_t *n)
+{
+	*rows = NULL;
+	*n = 0;
+	if (!sp->rule_id || sp->n_aggs > SW_KQL_MAX_AGGS || sp->n_by > SW_KQL_MAX_BY) {
+		set_err(st, "summary: bad spec");
+		return SW_ERR_USAGE;
+	}
+	sw_err e;
+	plan *p = get_plan(st, sp, &e);
+	if (!p)
+		return e;
+	int64_t key;
+	if ((e = rule_key(st, sp->rule_id, false, &key)))
+		return e;
+	/* An unknown rule has no matches; key 0 is never a rowid, so the same
+	 * statements give KQL's answer for empty input. */
+	for (size_t i = 0; i < p->n; i++) {
+		sqlite3_bind_int64(p->st[i], 1, key);
+		sqlite3_bind_int64(p->st[i], 2, sp->from_ms);
+		sqlite3_bind_int64(p->st[i], 3, sp->to_ms);
+	}
+	e = fill(st, sp, p, rows, n);
+	for (size_t i = 0; i < p->n; i++)
+		sqlite3_reset(p->st[i]);
+	return e;
+}
+
+/* ---- pruning and the file-state cache ---------------------------------------- */
+
+sw_err sw_store_prune(sw_store *st, int64_t older_than_ms)
+{
+	bool own = sqlite3_get_autocommit(st->db) != 0;
+	sw_err e = own ? sw_store_begin(st) : SW_OK;
+	if (e)
+		return e;
+	/* Deleting a record cascades to its matches; the second statement
+	 * only catches matches whose record is gone some other way. */
+	sqlite3_bind_int64(st->q[Q_PRUNE_RECORDS], 1, older_than_ms);
+	sqlite3_bind_int64(st->q[Q_PRUNE_MATCHES], 1, older_than_ms);
+	e = run(st, st->q[Q_PRUNE_RECORDS], "prune records");
+	if (!e)
+		e = run(st, st->q[Q_PRUNE_MATCHES], "prune matches");
+	if (own) {
+		if (e)
+			sw_store_rollback(st);
+		else
+			e = sw_store_commit(st);
+	}
+	return e;
+}
+
+/* SQLite integers are signed; keep the 64-bit pattern of a file id. */
+static int64_t u2i(uint64_t u) { int64_t i; memcpy(&i, &u, sizeof(i)); return i; }
+
+sw_err sw_store_file_state_get(sw_store *st, sw_file_state *fs, bool *found)
+{
+	sqlite3_stmt *s = st->q[Q_FS_GET];
+	*found = false;
+	sqlite3_bind_int64(s, 1, u2i(fs->device));
+	sqlite3_bind_int64(s, 2, u2i(fs->file_id));
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) == fs->size &&
+		sqlite3_column_int64(s, 1) == fs->mtime_ns && sqlite3_column_int64(s, 2) == fs->ctime_ns) {
+		const char *h = (const char *)sqlite3_column_text(s, 3);
+		snprintf(fs->result_hash, sizeof(fs->result_hash), "%s", h ? h : "");
+		*found = true;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SW_OK : db_err(st, "file state");
+}
+
+sw_err sw_store_file_state_put(sw_store *st, const sw_file_state *fs)
+{
+	sqlite3_stmt *s = st->q[Q_FS_PUT];
+	sqlite3_bind_int64(s, 1, u2i(fs->device));
+	sqlite3_bind_int64(s, 2, u2i(fs->file_id));
+	sqlite3_bind_int64(s, 3, fs->size);
+	sqlite3_bind_int64(s, 4, fs->mtime_ns);
+	sqlite3_bind_int64(s, 5, fs->ctime_ns);
+	sqlite3_bind_text(s, 6, fs->result_hash, -1, SQLITE_STATIC);
+	return run(st, s, "file state");
+}
