@@ -3,8 +3,18 @@
 #ifndef SW_COMMANDS_H
 #define SW_COMMANDS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 int sw_cmd_inspect(int argc, char **argv);
 int sw_cmd_rules(int argc, char **argv);
+int sw_cmd_scan(int argc, char **argv);
+int sw_cmd_summary(int argc, char **argv);
+
+typedef struct sw_store sw_store;
+typedef struct sw_rules sw_rules;
+/* Print each rule's summary rows (or only rule `only`); 1 on a store failure. */
+int sw_print_summaries(sw_store *st, const sw_rules *rules, const char *only, bool json, int64_t now);
 
 /* Shared argument helper: matches "--name" (value in the next argument)
  * or "--name=value"; advances *i past what it used. Returns 1 on a match

@@ -56,6 +56,10 @@ int main(int argc, char **argv)
 		return sw_cmd_inspect(argc - 1, argv + 1);
 	if (!strcmp(cmd, "rules"))
 		return sw_cmd_rules(argc - 1, argv + 1);
+	if (!strcmp(cmd, "scan"))
+		return sw_cmd_scan(argc - 1, argv + 1);
+	if (!strcmp(cmd, "summary"))
+		return sw_cmd_summary(argc - 1, argv + 1);
 	fprintf(stderr, "signwatch: unknown command '%s' (see signwatch --help)\n", cmd);
 	return 2;
 }

@@ -421,3 +421,133 @@ char *sw_record_json(const sw_record *r)
 	json_decref(o);
 	return s;
 }
+
+/* ---- reading a record back from its JSON ------------------------------ */
+
+static int get_str(json_t *o, const char *k, char **dst)
+{
+	json_t *v = json_object_get(o, k);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	*dst = sw_utf8_sanitize(json_string_value(v), json_string_length(v));
+	return *dst ? 0 : -1;
+}
+
+static int get_fixed(json_t *o, const char *k, char *dst, size_t cap)
+{
+	json_t *v = json_object_get(o, k);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= cap)
+		return -1;
+	memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int get_time(json_t *o, const char *k, int64_t *dst)
+{
+	json_t *v = json_object_get(o, k);
+	if (!v || json_is_null(v))
+		return 0;
+	return json_is_string(v) && sw_time_parse(json_string_value(v), dst) == 0 ? 0 : -1;
+}
+
+static int get_tri(json_t *o, const char *k, sw_tri *dst)
+{
+	json_t *v = json_object_get(o, k);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return -1;
+	*dst = json_is_true(v) ? SW_YES : SW_NO;
+	return 0;
+}
+
+static int get_list(json_t *o, const char *k, char ***dst, size_t *n)
+{
+	json_t *v = json_object_get(o, k);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > 1024)
+		return -1;
+	*n = 0;
+	if (!json_array_size(v))
+		return 0;
+	*dst = calloc(json_array_size(v), sizeof(char *));
+	if (!*dst)
+		return -1;
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *e = json_array_get(v, i);
+		if (!json_is_string(e))
+			return -1;
+		(*dst)[(*n)++] = sw_utf8_sanitize(json_string_value(e), json_string_length(e));
+	}
+	return 0;
+}
+
+sw_err sw_record_from_json(const char *js, size_t len, sw_record *r)
+{
+	sw_record_init(r);
+	json_error_t jerr;
+	json_t *o = json_loadb(js, len, 0, &jerr);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return SW_ERR_USAGE;
+	}
+	int bad = 0;
+	bad |= get_time(o, "Timestamp", &r->timestamp);
+	bad |= get_fixed(o, "DeviceId", r->device_id, sizeof(r->device_id));
+	bad |= get_str(o, "DeviceName", &r->device_name);
+	bad |= get_str(o, "FolderPath", &r->folder_path);
+	bad |= get_str(o, "FileName", &r->file_name);
+	bad |= get_fixed(o, "SHA1", r->sha1, sizeof(r->sha1));
+	bad |= get_fixed(o, "SHA256", r->sha256, sizeof(r->sha256));
+	json_t *v = json_object_get(o, "FileSize");
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		r->file_size = (uint64_t)json_integer_value(v);
+	v = json_object_get(o, "IsSigned");
+	r->is_signed = json_is_true(v);
+	bad |= get_str(o, "SignatureType", &r->signature_type);
+	bad |= get_str(o, "Signer", &r->signer);
+	bad |= get_str(o, "SignerDN", &r->signer_dn);
+	bad |= get_fixed(o, "SignerHash", r->signer_hash, sizeof(r->signer_hash));
+	bad |= get_str(o, "Issuer", &r->issuer);
+	bad |= get_str(o, "IssuerDN", &r->issuer_dn);
+	bad |= get_fixed(o, "IssuerHash", r->issuer_hash, sizeof(r->issuer_hash));
+	bad |= get_str(o, "CertificateSerialNumber", &r->serial);
+	bad |= get_list(o, "CrlDistributionPointUrls", &r->crl_urls, &r->n_crl_urls);
+	bad |= get_time(o, "CertificateCreationTime", &r->cert_created);
+	bad |= get_time(o, "CertificateExpirationTime", &r->cert_expires);
+	bad |= get_time(o, "CertificateCountersignatureTime", &r->countersig_time);
+	bad |= get_str(o, "CountersignatureType", &r->countersig_type);
+	bad |= get_tri(o, "IsTrusted", &r->is_trusted);
+	bad |= get_tri(o, "IsRootSignerMicrosoft", &r->is_root_signer_microsoft);
+	v = json_object_get(o, "ReportId");
+	if (json_is_integer(v))
+		r->report_id = json_integer_value(v);
+	v = json_object_get(o, "SignatureIndex");
+	if (json_is_integer(v))
+		r->signature_index = (int)json_integer_value(v);
+	r->is_nested = json_is_true(json_object_get(o, "IsNested"));
+	bad |= get_str(o, "DigestAlgorithm", &r->digest_algorithm);
+	bad |= get_tri(o, "DigestMatches", &r->digest_matches);
+	json_t *an = json_object_get(o, "Anomalies");
+	uint32_t mask = 0;
+	for (size_t i = 0; json_is_array(an) && i < json_array_size(an); i++)
+		for (unsigned b = 0; b < SW_ANOM__COUNT; b++)
+			if (json_is_string(json_array_get(an, i)) &&
+			    !strcmp(json_string_value(json_array_get(an, i)), ANOM_NAMES[b]))
+				mask |= 1u << b;
+	sw_record_set_anomalies(r, mask);
+	bad |= get_list(o, "YaraMatches", &r->yara_matches, &r->n_yara_matches);
+	bad |= get_str(o, "Error", &r->error);
+	bad |= get_str(o, "TrustError", &r->trust_error);
+	json_decref(o);
+	if (bad) {
+		sw_record_free(r);
+		return SW_ERR_USAGE;
+	}
+	return SW_OK;
+}

@@ -150,5 +150,8 @@ int sw_time_parse(const char *s, int64_t *ms);
 
 /* The record as one JSON object on one line (no newline), malloc'd. */
 char *sw_record_json(const sw_record *r);
+/* Read a record back from sw_record_json's shape (missing keys stay
+ * null); SW_ERR_USAGE when it is not such an object. */
+sw_err sw_record_from_json(const char *js, size_t len, sw_record *r);
 
 #endif

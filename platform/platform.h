@@ -15,8 +15,15 @@ sw_err sw_plat_device_id(char out[41]);
 /* DeviceName: the lowercase FQDN (the host name when no domain is known). */
 sw_err sw_plat_device_name(char *out, size_t n);
 
-/* Wall clock, ms since the Unix epoch, UTC. */
+/* Wall clock, ms since the Unix epoch, UTC. Test-only override: when the
+ * environment variable SIGNWATCH_TEST_NOW holds an ISO 8601 UTC time, the
+ * clock starts there (read once, at the first call) and runs on. */
 int64_t sw_plat_now_ms(void);
+
+/* Create dir and its missing parents with owner-only permissions. */
+sw_err sw_plat_mkdirs(const char *dir);
+/* The folder part of path, malloc'd ("." when there is none). */
+char *sw_plat_dirname(const char *path);
 
 /* An open file to scan: opened without following a final symlink (or
  * reparse point), never blocking writers, read with positional reads. */

@@ -70,11 +70,54 @@ sw_err sw_plat_device_name(char *out, size_t n)
 	return SW_OK;
 }
 
-int64_t sw_plat_now_ms(void)
+static int64_t real_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sw_plat_now_ms(void)
+{
+	/* Read once: the override is part of the process's configuration. */
+	static int inited;
+	static int64_t offset;
+	if (!inited) {
+		const char *t = getenv("SIGNWATCH_TEST_NOW");
+		int64_t at;
+		if (t && *t && sw_time_parse(t, &at) == 0)
+			offset = at - real_now_ms();
+		inited = 1;
+	}
+	return real_now_ms() + offset;
+}
+
+sw_err sw_plat_mkdirs(const char *dir)
+{
+	char p[PATH_MAX];
+	if ((size_t)snprintf(p, sizeof(p), "%s", dir) >= sizeof(p))
+		return SW_ERR_USAGE;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, 0700) != 0 && errno != EEXIST)
+			return SW_ERR_IO;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) != 0 && errno != EEXIST)
+		return SW_ERR_IO;
+	return SW_OK;
+}
+
+char *sw_plat_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
 }
 
 struct sw_file {

@@ -11,6 +11,10 @@ Every fixture (tests/fixtures/EXPECTED.tsv) and every real corpus file
    serial, validity, digest algorithm, whether the signed digest matches the
    recomputed one, the countersignature (timestamp) time and, where
    osslsigncode reached a verdict on the signature, IsTrusted.
+   Written against osslsigncode 2.9; Debian 12's 2.5 works too: -ignore-crl
+   is passed only when `osslsigncode -h` lists it (2.5 has no such option
+   and never fetches CRLs), both output formats are parsed, and 2.5's own
+   verdicts are documented in OSSL_VERSION_DIFFERENCES['2.5'].
 2. libyara's pe module, through the `yara` CLI and a rule that logs
    pe.number_of_signatures and pe.signatures[i].* with the console module.
    yara 4.2 verifies nothing (no digest, no chain, no timestamp: there is not
@@ -35,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -197,6 +202,138 @@ KNOWN_DIFFERENCES = {
                              and r['TrustError'] == 'layout anomaly')],
     },
 }
+
+# osslsigncode version-specific tables, keyed by the version's major.minor
+# and the file name. A version listed here is judged by its own table only
+# (what was observed with it); the osslsigncode entries of
+# KNOWN_DIFFERENCES (observed with 2.9) do not apply to it. 2.9, and any
+# version not listed, is judged by KNOWN_DIFFERENCES exactly as before.
+
+def _security_dir(path):
+    """(directory Size, first entry's dwLength) of a PE file, or None."""
+    try:
+        with open(path, 'rb') as f:
+            d = f.read()
+        pe = struct.unpack_from('<I', d, 0x3c)[0]
+        magic = struct.unpack_from('<H', d, pe + 24)[0]
+        dd = pe + 24 + (96 if magic == 0x10b else 112)
+        va, size = struct.unpack_from('<II', d, dd + 4 * 8)
+        return size, struct.unpack_from('<I', d, va)[0]
+    except (OSError, struct.error):
+        return None
+
+
+def _layout(path, size, dwlength):
+    """A fact on the input file itself, checked on the peer's side."""
+    return ('the security directory Size is %d and the first dwLength is %d'
+            % (size, dwlength),
+            lambda o: _security_dir(path()) == (size, dwlength))
+
+
+def _v25(name, why, peer_facts):
+    """A 2.5 entry for a file whose 2.9 entry differs only on osslsigncode's
+    side: same disagreeing fields and signwatch facts, 2.5's own reason."""
+    base = KNOWN_DIFFERENCES[('osslsigncode', name)]
+    return {'fields': set(base['fields']), 'why': why,
+            'peer_facts': peer_facts, 'sw_facts': list(base['sw_facts'])}
+
+
+def _fix(name):
+    return lambda: os.path.join(FIX, name)
+
+
+def _corp(name):
+    return lambda: os.path.join(CORPUS, name)
+
+
+# Observed with Debian 12's osslsigncode 2.5 (2.5-4, OpenSSL 3.0). 2.5
+# prints the same field labels as 2.9 for what is compared here, except the
+# timestamp ("The signature is timestamped: <time>" where 2.9 has
+# "Countersignatures:" / "Timestamp time: <time>"); it verifies RFC 3161
+# and legacy PKCS#9 timestamps alike (all timestamped fixtures and corpus
+# files agree on ts_time and trust). Its table check is stricter than 2.9's:
+# before decoding anything it requires the directory Size to equal the
+# first entry's dwLength exactly, else it prints "Invalid signature" and
+# lists no signature (2.9 accepts a Size that is dwLength padded to a
+# multiple of 8, as in fbx64.efi.signed, and otherwise says "Corrupted
+# attribute certificate table").
+OSSL_VERSION_DIFFERENCES = {
+    '2.5': {
+        'bad-two-entries.exe': _v25(
+            'bad-two-entries.exe',
+            'Two WIN_CERTIFICATE entries; the directory Size (11768) covers '
+            'both, the first dwLength is 5888. osslsigncode 2.5 requires '
+            'Size == first dwLength, prints "Invalid signature" and reports '
+            'no signature (2.9 rejects the same table with "Corrupted '
+            'attribute certificate table"). signwatch reports both '
+            'signatures (digests match), flags MultipleEntries, a layout '
+            'anomaly under DESIGN, and trusts neither.',
+            [_ossl_no_sigs(), _ossl_said('Invalid signature'),
+             _layout(_fix('bad-two-entries.exe'), 11768, 5888)]),
+        'bad-grown-table.exe': _v25(
+            'bad-grown-table.exe',
+            'The directory Size was grown by 16 (5904) over 16 appended '
+            'non-zero bytes, dwLength unchanged (5888). osslsigncode 2.5 '
+            'requires Size == dwLength, prints "Invalid signature" and '
+            'reports no signature (2.9: "Corrupted attribute certificate '
+            'table"). signwatch reports the intact signature, flags '
+            'UnaccountedTableBytes and does not trust it (layout anomaly). '
+            'Both treat the file as not validly signed.',
+            [_ossl_no_sigs(), _ossl_said('Invalid signature'),
+             _layout(_fix('bad-grown-table.exe'), 5904, 5888)]),
+        'bad-data-after-table.exe': _v25(
+            'bad-data-after-table.exe',
+            '64 non-zero bytes follow the certificate table (directory '
+            'unchanged). osslsigncode 2.5 refuses the whole file while '
+            'reading the PE header ("Corrupt PE file - current signature '
+            'not at end of file", then "Corrupt PE file") and reports no '
+            'signature (2.9 only warns "Ignoring PE signature not at the '
+            'end of the file" and finds none). signwatch reports the '
+            'signature with DataAfterTable; the trailing bytes are part of '
+            'the Authenticode digest, so DigestMatches is false and it is '
+            'not trusted. Both treat the file as not validly signed.',
+            [_ossl_no_sigs(),
+             _ossl_said('Corrupt PE file - current signature not at end '
+                        'of file')]),
+        # Same as with 2.9, observed identically with 2.5 ("Signature
+        # verification: ok" although the entry has 8 junk bytes after the
+        # DER): the 2.9 entry, facts and all, applies unchanged.
+        'bad-padded-entry.exe':
+            KNOWN_DIFFERENCES[('osslsigncode', 'bad-padded-entry.exe')],
+        'fbx64.efi.signed': {
+            'fields': {'count'},
+            'why': 'A real, validly signed Debian shim helper whose only '
+                   'entry has dwLength 1471 (not a multiple of 8) inside a '
+                   'directory Size of 1472: the entry padded to 8 bytes, as '
+                   'the PE format prescribes. osslsigncode 2.5 compares '
+                   'Size with the unpadded dwLength, prints "Invalid '
+                   'signature" and reports no signature: a 2.5 limitation '
+                   '(2.9 accepts the file and agrees with signwatch). '
+                   'signwatch reports one signature, no anomaly, digest '
+                   'matching and trusted under the Debian Secure Boot CA.',
+            'peer_facts': [_ossl_no_sigs(), _ossl_said('Invalid signature'),
+                           _layout(_corp('fbx64.efi.signed'), 1472, 1471)],
+            'sw_facts': [_sw_count(1),
+                         _sw_all('no anomalies',
+                                 lambda r: not r.get('Anomalies')),
+                         _sw_all('DigestMatches true',
+                                 lambda r: r['DigestMatches'] is True),
+                         _sw_all('IsTrusted true',
+                                 lambda r: r['IsTrusted'] is True)],
+        },
+    },
+}
+
+
+def known_difference(peer, name):
+    """The documented difference for (peer, file). For an osslsigncode
+    version with its own table, that table is complete: the 2.9 entries do
+    not apply to it. Other versions (2.9, and any not listed) use
+    KNOWN_DIFFERENCES."""
+    if peer == 'osslsigncode' and OSSL_MM in OSSL_VERSION_DIFFERENCES:
+        return OSSL_VERSION_DIFFERENCES[OSSL_MM].get(name)
+    return KNOWN_DIFFERENCES.get((peer, name))
+
 
 # Normalisations that are not disagreements (applied before comparing):
 NORMALISATIONS = [
@@ -388,6 +525,31 @@ def ossl_version():
     return (m.group(1) if m else '?'), (out + err).strip().splitlines()
 
 
+def ossl_major_minor(ver):
+    """'2.9' -> '2.9', '2.5.1' -> '2.5', '?' -> None."""
+    m = re.match(r'(\d+)\.(\d+)', ver or '')
+    return '%s.%s' % m.groups() if m else None
+
+
+def ossl_verify_flags():
+    """Options for `osslsigncode verify` beyond -CAfile/-TSA-CAfile/-in.
+
+    -ignore-crl (2.6+) stops osslsigncode from fetching the CRLs named in
+    the certificates' distribution points (no network in the tests, and the
+    test PKI's CRL URLs do not resolve). 2.5 has no such option (it rejects
+    it: usage text and "Failed"), and needs none: it never fetches CRLs, it
+    only prints "CRL distribution point: ..." and uses -CRLfile if given.
+    So the flag is passed only when the usage text lists it."""
+    rc, out, err = run(['osslsigncode', '-h'])
+    usage = out + err
+    return (['-ignore-crl'] if re.search(r'(^|[\s\[])-ignore-crl\b', usage)
+            else [])
+
+
+OSSL_FLAGS = None  # set in main() once osslsigncode is known to exist
+OSSL_MM = None     # osslsigncode major.minor, e.g. '2.9', '2.5'
+
+
 def _field(block, label):
     m = re.search(r'^\s*' + label + r'\s*:\s*(.*?)\s*$', block, re.M)
     return m.group(1) if m else None
@@ -422,8 +584,15 @@ def parse_ossl_block(block):
     sig['not_after'] = ossl_time_to_unix(na)
     ts = None
     if 'Countersignatures:' in block:
+        # 2.9: "Countersignatures:" then "\tTimestamp time: ..." (and the
+        # TSA token's own "Signing time", which is not the timestamp).
         ts = _field(block.split('Countersignatures:', 1)[1],
                     r'Timestamp time')
+    else:
+        # 2.5: "The signature is timestamped: Mar  1 12:00:00 2024 GMT",
+        # for RFC 3161 tokens and for legacy PKCS#9 countersignatures alike
+        # (or "Timestamp is not available").
+        ts = _field(block, r'The signature is timestamped')
     sig['ts_time'] = ossl_time_to_unix(ts)
     # "Timestamp Server Signature verification" is the TSA's, not ours.
     v = re.findall(r'^Signature verification:\s*(\w+)', block, re.M)
@@ -439,8 +608,8 @@ def parse_ossl_block(block):
 
 
 def osslsigncode(path, ca, cwd):
-    rc, out, err = run(['osslsigncode', 'verify', '-ignore-crl',
-                        '-CAfile', ca, '-TSA-CAfile', ca, '-in', path],
+    rc, out, err = run(['osslsigncode', 'verify'] + OSSL_FLAGS +
+                       ['-CAfile', ca, '-TSA-CAfile', ca, '-in', path],
                        cwd=cwd)
     parts = re.split(r'^Signature Index:\s*\d+.*$', out, flags=re.M)
     sigs = [parse_ossl_block(b) for b in parts[1:]]
@@ -554,7 +723,7 @@ def show(v):
 
 def judge(peer, name, sw, peer_res, diffs, seen_known):
     key = (peer, name)
-    known = KNOWN_DIFFERENCES.get(key)
+    known = known_difference(peer, name)
     nsig = len(sw['sigs'])
     if sw.get('ossl_unreported') and peer == 'osslsigncode':
         comment('%s: %s: not reported by osslsigncode after a digest '
@@ -618,6 +787,7 @@ def tsv_files(path):
 
 
 def main():
+    global OSSL_FLAGS, OSSL_MM
     comment('signwatch differential test: %s' % SW)
     targets = []  # (set, name, dir, ca path for both tools)
     fix_ca = os.path.join(FIX, 'pki', 'roots.pem')
@@ -667,10 +837,13 @@ def main():
             res, diffs = fn(os.path.join(d, name), ca, d)
             judge(peer, name, sw, res, diffs, seen_known)
         names = {n for _, n, _, _ in targets}
-        for p, n in sorted(KNOWN_DIFFERENCES):
-            if p == peer and n not in names:
-                comment('%s: documented difference for %s: file not among '
-                        'the inputs (stale entry?)' % (peer, n))
+        if peer == 'osslsigncode' and OSSL_MM in OSSL_VERSION_DIFFERENCES:
+            documented = set(OSSL_VERSION_DIFFERENCES[OSSL_MM])
+        else:
+            documented = {n for p, n in KNOWN_DIFFERENCES if p == peer}
+        for n in sorted(documented - names):
+            comment('%s: documented difference for %s: file not among '
+                    'the inputs (stale entry?)' % (peer, n))
         return seen_known
 
     # ---- peer 1: osslsigncode
@@ -678,10 +851,22 @@ def main():
         skip('osslsigncode not installed: no osslsigncode comparison')
     else:
         ver, lines = ossl_version()
+        OSSL_MM = ossl_major_minor(ver)
+        OSSL_FLAGS = ossl_verify_flags()
         comment('osslsigncode version: %s (%s)' % (
             ver, ' '.join(l.strip() for l in lines[:2])))
-        comment('documented osslsigncode differences were observed with '
-                'osslsigncode 2.9; Debian 12\'s own 2.5 may differ')
+        comment('osslsigncode verify options: %s' % (
+            ' '.join(OSSL_FLAGS) if OSSL_FLAGS else
+            'no -ignore-crl (not in this version\'s usage text; it does '
+            'not fetch CRLs)'))
+        if OSSL_MM in OSSL_VERSION_DIFFERENCES:
+            comment('documented osslsigncode differences: the ones observed '
+                    'with osslsigncode %s (OSSL_VERSION_DIFFERENCES[%r])'
+                    % (OSSL_MM, OSSL_MM))
+        else:
+            comment('documented osslsigncode differences were observed '
+                    'with osslsigncode 2.9 (version-specific entries exist '
+                    'for: %s)' % ', '.join(sorted(OSSL_VERSION_DIFFERENCES)))
 
         def via_ossl(path, ca, d):
             o = osslsigncode(path, ca, d)
