@@ -12,6 +12,13 @@
 
 #include "text.h"
 
+/* Let the compiler check our printf-style message helpers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SW_PRINTF(f, a)
+#endif
+
 _Static_assert(SW_COL__COUNT <= 64, "the fold cache keeps one bit per column");
 
 /* ---------- values ---------- */
@@ -60,7 +67,10 @@ typedef struct node {
 	tval a, b;          /* NK_CMP: a; NK_BETWEEN: a..b (long operands: rel = false) */
 	size_t n;
 	struct node **kids; /* NK_AND/NK_OR: n; NK_NOT: 1 */
+	struct node **ord;  /* NK_AND: kids in evaluation order (see plan()) */
 	sw_needle **nd;     /* NK_TEXT: 1; NK_TEXTSET: n */
+	uint64_t *masks;    /* sw_needle_mask of each nd, copied to skip a call */
+	bool fold;          /* the needles' op folds case */
 	int64_t *nums;      /* NK_NUMSET: n */
 } node;
 
@@ -88,6 +98,8 @@ static void node_free(node *n)
 			node_free(n->kids[i]);
 		free(n->kids);
 	}
+	free(n->ord);
+	free(n->masks);
 	if (n->nd) {
 		size_t m = n->k == NK_TEXT ? 1 : n->n;
 		for (size_t i = 0; i < m; i++)
@@ -129,6 +141,8 @@ typedef struct parser {
 	size_t len, pos;
 	int line;
 	size_t line_start;
+	size_t col_pos;    /* col_of() memo: column col_val is at byte col_pos */
+	int col_val;
 	int line_base, col_base;
 	token cur;
 	char *sbuf;        /* decoded string of cur (TK_STRING) */
@@ -141,17 +155,26 @@ typedef struct parser {
 	size_t n_lets;
 } parser;
 
-static int col_of(const parser *p, size_t pos)
+static int col_of(parser *p, size_t pos)
 {
-	/* Columns count code points, as editors and libyaml do. */
+	/* Columns count code points, as editors and libyaml do. Tokens come in
+	 * order, so continue from the last answer on the same line rather than
+	 * rescanning it (a 64 KiB one-line query would be quadratic). */
+	size_t i = p->line_start;
 	int c = 1;
-	for (size_t i = p->line_start; i < pos && i < p->len; i++)
+	if (p->col_pos >= p->line_start && p->col_pos <= pos) {
+		i = p->col_pos;
+		c = p->col_val;
+	}
+	for (; i < pos && i < p->len; i++)
 		if (((unsigned char)p->src[i] & 0xC0) != 0x80)
 			c++;
+	p->col_pos = pos;
+	p->col_val = c;
 	return c;
 }
 
-static void fail_at(parser *p, const token *t, sw_err e, const char *fmt, ...)
+static SW_PRINTF(4, 5) void fail_at(parser *p, const token *t, sw_err e, const char *fmt, ...)
 {
 	if (p->failed)
 		return;
@@ -1214,6 +1237,45 @@ static void parse_summarize(parser *p, sw_kql *q)
 	q->has_sum = true;
 }
 
+/* Prepare evaluation: copy needle masks into their nodes, and order each
+ * and's terms so that string predicates run first, since in a rule pack
+ * most records fail them on the mask test alone and the rest is skipped.
+ * Terms have no side effects, so the order does not change the result;
+ * describe() keeps the written order. Depth is bounded by the parser. */
+static bool plan(node *n)
+{
+	if (n->k == NK_TEXT || n->k == NK_TEXTSET) {
+		size_t m = n->k == NK_TEXT ? 1 : n->n;
+		n->masks = malloc((m ? m : 1) * sizeof *n->masks);
+		if (!n->masks)
+			return false;
+		for (size_t i = 0; i < m; i++)
+			n->masks[i] = sw_needle_mask(n->nd[i]);
+		n->fold = m > 0 && sw_text_op_folds(sw_needle_op(n->nd[0]));
+		return true;
+	}
+	if (n->k == NK_NOT)
+		return plan(n->kids[0]);
+	if (n->k != NK_AND && n->k != NK_OR)
+		return true;
+	for (size_t i = 0; i < n->n; i++)
+		if (!plan(n->kids[i]))
+			return false;
+	if (n->k == NK_AND) {
+		n->ord = malloc(n->n * sizeof *n->ord);
+		if (!n->ord)
+			return false;
+		size_t o = 0;
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < n->n; i++) {
+				bool text = n->kids[i]->k == NK_TEXT || n->kids[i]->k == NK_TEXTSET;
+				if (text == (pass == 0))
+					n->ord[o++] = n->kids[i];
+			}
+	}
+	return true;
+}
+
 sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base,
 	sw_kql **out, char *err, size_t errlen)
 {
@@ -1226,6 +1288,7 @@ sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base
 	p->src = query;
 	p->len = len;
 	p->line = 1;
+	p->col_val = 1;
 	p->line_base = line_base;
 	p->col_base = col_base;
 	p->err = err;
@@ -1302,6 +1365,8 @@ sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base
 	for (size_t i = 0; i < p->n_lets; i++)
 		free(p->lets[i].name);
 	free(p->sbuf);
+	if (!p->failed && q->where && !plan(q->where))
+		fail_at(p, &p->cur, SW_ERR_NOMEM, "out of memory");
 	if (p->failed) {
 		sw_kql_free(q);
 		return p->failed;
@@ -1317,6 +1382,7 @@ struct sw_kql_scratch {
 	uint64_t have;                 /* bit c: column c's fold is cached */
 	size_t off[SW_COL__COUNT];
 	size_t flen[SW_COL__COUNT];
+	uint64_t mask[SW_COL__COUNT];  /* sw_text_mask of the fold */
 	char *buf;
 	size_t cap, used;
 	bool own;                      /* buf is malloc'd (else caller's stack) */
@@ -1382,12 +1448,15 @@ typedef struct ev {
 
 /* Does needle nd hold on column col (some element, for an array)? On out
  * of memory a folded comparison is false: a missed match, never a crash. */
-static bool needle_col(ev *e, const sw_needle *nd, int col)
+static bool needle_col(ev *e, const sw_needle *nd, uint64_t mask, bool fold, int col)
 {
-	bool fold = sw_text_op_folds(sw_needle_op(nd));
 	sw_kql_scratch *s = e->s;
-	if (fold && (s->have >> col) & 1)
+	if (fold && (s->have >> col) & 1) {
+		/* The common case for a pack: most needles fail the mask test. */
+		if (mask & ~s->mask[col])
+			return false;
 		return sw_needle_match(nd, "", 0, s->buf + s->off[col], s->flen[col]);
+	}
 	sw_value v;
 	sw_record_get(e->r, (sw_col)col, &v);
 	if (v.type == SW_V_ARRAY) {
@@ -1417,6 +1486,7 @@ static bool needle_col(ev *e, const sw_needle *nd, int col)
 	s->off[col] = s->used;
 	s->flen[col] = sw_text_fold(str, len, s->buf + s->used);
 	s->used += s->flen[col] + 1;
+	s->mask[col] = sw_text_mask(s->buf + s->off[col], s->flen[col]);
 	s->have |= (uint64_t)1 << col;
 	return sw_needle_match(nd, str, len, s->buf + s->off[col], s->flen[col]);
 }
@@ -1436,7 +1506,7 @@ static bool eval(const node *n, ev *e)
 	switch (n->k) {
 	case NK_AND:
 		for (size_t i = 0; i < n->n; i++)
-			if (!eval(n->kids[i], e))
+			if (!eval(n->ord[i], e))
 				return false;
 		return true;
 	case NK_OR:
@@ -1447,17 +1517,17 @@ static bool eval(const node *n, ev *e)
 	case NK_NOT:
 		return !eval(n->kids[0], e);
 	case NK_TEXT:
-		return needle_col(e, n->nd[0], n->col) != n->neg;
+		return needle_col(e, n->nd[0], n->masks[0], n->fold, n->col) != n->neg;
 	case NK_TEXTSET: {
 		bool r;
 		if (n->all) {
 			r = true;
 			for (size_t i = 0; i < n->n && r; i++)
-				r = needle_col(e, n->nd[i], n->col);
+				r = needle_col(e, n->nd[i], n->masks[i], n->fold, n->col);
 		} else {
 			r = false;
 			for (size_t i = 0; i < n->n && !r; i++)
-				r = needle_col(e, n->nd[i], n->col);
+				r = needle_col(e, n->nd[i], n->masks[i], n->fold, n->col);
 		}
 		return r != n->neg;
 	}
@@ -1535,8 +1605,10 @@ bool sw_kql_match_scratch(const sw_kql *q, const sw_record *r, int64_t now_ms, s
 bool sw_kql_match(const sw_kql *q, const sw_record *r, int64_t now_ms)
 {
 	char local[1024];
-	sw_kql_scratch s;
-	memset(&s, 0, sizeof s);
+	sw_kql_scratch s;   /* the per-column arrays are guarded by have: no memset */
+	s.rec = NULL;
+	s.have = 0;
+	s.used = 0;
 	s.buf = local;
 	s.cap = sizeof local;
 	s.own = false;
@@ -1652,7 +1724,7 @@ static void sb_add(sb *b, const char *s, size_t n)
 
 static void sb_str(sb *b, const char *s) { sb_add(b, s, strlen(s)); }
 
-static void sb_fmt(sb *b, const char *fmt, ...)
+static SW_PRINTF(2, 3) void sb_fmt(sb *b, const char *fmt, ...)
 {
 	char tmp[96];
 	va_list ap;

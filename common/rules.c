@@ -17,6 +17,13 @@
 #include "builtin_rule.h"
 #include "text.h"
 
+/* Let the compiler check our printf-style message helpers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SW_PRINTF(f, a)
+#endif
+
 #define MAX_SKIP_DEPTH 64     /* nesting of keys we do not read (metadata, entityMappings) */
 #define MAX_LIST 256          /* tactics / techniques */
 #define MAX_ID 128
@@ -95,7 +102,7 @@ static char *dups(const char *s) { return dupn(s, strlen(s)); }
 
 /* Record "FILE:LINE:COL: message" (line 0: msg carries its own "LINE:COL: ";
  * file NULL: msg is complete). Returns e so callers can return it. */
-static sw_err add_error(sw_rules *rs, sw_err e, const char *file, long line, long col, const char *fmt, ...)
+static SW_PRINTF(6, 7) sw_err add_error(sw_rules *rs, sw_err e, const char *file, long line, long col, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -200,7 +207,7 @@ typedef struct yp {
 	sw_err err;
 } yp;
 
-static sw_err yfail(yp *p, const yaml_mark_t *m, const char *fmt, ...)
+static SW_PRINTF(3, 4) sw_err yfail(yp *p, const yaml_mark_t *m, const char *fmt, ...)
 {
 	char msg[600];
 	va_list ap;
@@ -558,8 +565,9 @@ sw_err sw_rules_load_buffer(sw_rules *rs, const char *file, const char *buf, siz
 	P.len = len;
 	if (!yaml_parser_initialize(&P.y))
 		return add_error(rs, SW_ERR_NOMEM, file, 1, 1, "out of memory");
+	/* No yaml_parser_set_encoding(): with it libyaml would not skip a BOM.
+	 * The buffer is known to be UTF-8 by now, so detection finds UTF-8. */
 	yaml_parser_set_input_string(&P.y, (const unsigned char *)buf, len);
-	yaml_parser_set_encoding(&P.y, YAML_UTF8_ENCODING);
 	rule r;
 	memset(&r, 0, sizeof r);
 	bool ok = parse_rule(&P, &r);

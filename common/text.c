@@ -12,6 +12,7 @@ struct sw_needle {
 	bool term_before;   /* has: the needle starts with a term character */
 	bool term_after;    /* has: the needle ends with a term character */
 	size_t len;         /* bytes of pat */
+	uint64_t mask;      /* sw_text_mask(pat) */
 	char *pat;          /* folded for case-insensitive ops, else as written */
 	char *text;         /* as written, for messages */
 };
@@ -284,6 +285,7 @@ sw_err sw_needle_new(sw_text_op op, const char *s, size_t len, sw_needle **out)
 		nd->pat[len] = '\0';
 		nd->len = len;
 	}
+	nd->mask = sw_text_mask(nd->pat, nd->len);
 	if (nd->len > 0) {
 		const unsigned char *u = (const unsigned char *)nd->pat;
 		nd->term_before = term_at(u, nd->len, 0);
@@ -302,6 +304,15 @@ void sw_needle_free(sw_needle *nd)
 	free(nd);
 }
 
+uint64_t sw_text_mask(const char *s, size_t len)
+{
+	uint64_t m = 0;
+	for (size_t i = 0; i < len; i++)
+		m |= (uint64_t)1 << ((unsigned char)s[i] & 63);
+	return m;
+}
+
+uint64_t sw_needle_mask(const sw_needle *nd) { return nd->mask; }
 sw_text_op sw_needle_op(const sw_needle *nd) { return nd->op; }
 const char *sw_needle_text(const sw_needle *nd) { return nd->text; }
 

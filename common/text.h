@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sw_error.h"
 
@@ -60,6 +61,13 @@ size_t sw_text_fold(const char *s, size_t len, char *out);
  * be NULL otherwise). No allocation. */
 bool sw_needle_match(const sw_needle *n, const char *raw, size_t rawlen,
 	const char *folded, size_t flen);
+
+/* Which byte values (bit b & 63) occur in s: a cheap prefilter for a rule
+ * pack, since a needle whose mask has a bit the haystack's lacks cannot
+ * match under any op. Compare a needle's mask with the mask of the same
+ * form of the haystack (folded for folding ops, raw otherwise). */
+uint64_t sw_text_mask(const char *s, size_t len);
+uint64_t sw_needle_mask(const sw_needle *n);
 
 /* One-shot convenience for tests and cold paths: compiles, folds (on the
  * stack for short haystacks) and matches. False also when the needle is
