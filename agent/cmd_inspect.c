@@ -108,6 +108,7 @@ int sw_cmd_inspect(int argc, char **argv)
 		}
 	}
 	o.trust = trust;
+	o.cache = sw_cache_new(); /* one thread: one memo of certificates and chains */
 	char dev_id[41], dev_name[256];
 	if (sw_plat_device_id(dev_id) != SW_OK)
 		snprintf(dev_id, sizeof(dev_id), "%040d", 0);
@@ -164,6 +165,7 @@ int sw_cmd_inspect(int argc, char **argv)
 		free(name);
 		sw_records_free(recs, n);
 	}
+	sw_cache_free(o.cache);
 	sw_trust_free(trust);
 	if (fflush(stdout) != 0)
 		status = 1;

@@ -57,7 +57,8 @@ int sw_cmd_rules(int argc, char **argv)
 		printf("\n");
 		free(pred);
 	}
-	fprintf(check ? stdout : stderr, "%zu rule%s accepted, %zu rejected\n", count, count == 1 ? "" : "s", bad);
+	fprintf(check ? stdout : stderr, "%zu rule%s accepted, %zu rejected\n", count, count == 1 ? "" : "s",
+	        bad);
 	sw_rules_free(rs);
 	return bad ? 2 : 0;
 }

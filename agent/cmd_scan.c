@@ -13,7 +13,7 @@
 
 #define MAX_RULE_PATHS 64
 #define USAGE                                                                                                \
-	"usage: signwatch scan [--rules P]... [--db F] [--ca-file F] [--json] [--cross-fs]\n"                     \
+	"usage: signwatch scan [--rules P]... [--db F] [--ca-file F] [--json] [--cross-fs]\n"                \
 	"                      [--max-file-mb N] PATH...\n"
 
 typedef struct scan_ctx {
@@ -34,8 +34,8 @@ static void progress(scan_ctx *c, bool final)
 	if (!final && now - c->last_progress < 250)
 		return;
 	c->last_progress = now;
-	fprintf(stderr, "\r%zu files, %zu PE, %zu records, %zu matches, %zu unchanged%s", c->files, c->pe, c->records,
-	        c->matches, c->cached, final ? "\n" : "");
+	fprintf(stderr, "\r%zu files, %zu PE, %zu records, %zu matches, %zu unchanged%s", c->files, c->pe,
+	        c->records, c->matches, c->cached, final ? "\n" : "");
 }
 
 static void print_match(scan_ctx *c, const sw_scan_result *res, size_t k)
@@ -64,8 +64,9 @@ static void print_match(scan_ctx *c, const sw_scan_result *res, size_t k)
 			continue;
 		char *p = sw_escape_terminal(res->path), *s = sw_escape_terminal(r->signer ? r->signer : "");
 		char *rn = sw_escape_terminal(sw_rule_name(c->rules, i));
-		printf("match  %s\n  file    %s\n  signer  %s (trusted: %s)\n  report  %lld\n", rn ? rn : "?", p ? p : "?",
-		       s ? s : "?", r->is_trusted == SW_YES ? "yes" : "no", (long long)r->report_id);
+		printf("match  %s\n  file    %s\n  signer  %s (trusted: %s)\n  report  %lld\n", rn ? rn : "?",
+		       p ? p : "?", s ? s : "?", r->is_trusted == SW_YES ? "yes" : "no",
+		       (long long)r->report_id);
 		free(p);
 		free(s);
 		free(rn);
@@ -86,19 +87,21 @@ static int visit(void *ud, const char *path, const sw_file_id *id)
 	sw_scan_file(path, &c->opts, now, &res);
 	if (res.status == SW_SCAN_FAILED) {
 		char *p = sw_escape_terminal(path), *w = sw_escape_terminal(res.why);
-		fprintf(stderr, "%ssignwatch scan: %s: %s\n", c->progress ? "\r\033[K" : "", p ? p : "?", w ? w : "?");
+		fprintf(stderr, "%ssignwatch scan: %s: %s\n", c->progress ? "\r\033[K" : "", p ? p : "?",
+		        w ? w : "?");
 		free(p);
 		free(w);
 		c->failed++;
 	}
 	if (res.status == SW_SCAN_MALFORMED) {
 		char *p = sw_escape_terminal(path);
-		fprintf(stderr, "%ssignwatch scan: %s: malformed executable (%s)\n", c->progress ? "\r\033[K" : "",
-		        p ? p : "?", res.why);
+		fprintf(stderr, "%ssignwatch scan: %s: malformed executable (%s)\n",
+		        c->progress ? "\r\033[K" : "", p ? p : "?", res.why);
 		free(p);
 		c->malformed++;
 	}
-	if (res.status == SW_SCAN_RECORDS || res.status == SW_SCAN_NOT_PE || res.status == SW_SCAN_MALFORMED) {
+	if (res.status == SW_SCAN_RECORDS || res.status == SW_SCAN_NOT_PE ||
+	    res.status == SW_SCAN_MALFORMED) {
 		/* Non-PE files are remembered too, so a rescan skips them. */
 		char why[512];
 		if (res.status == SW_SCAN_RECORDS)
@@ -145,7 +148,8 @@ static void print_summary_text(const char *js)
 	printf("summary\n");
 	json_object_foreach(o, k, v)
 	{
-		char *txt = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		char *txt = json_is_string(v) ? strdup(json_string_value(v))
+		                              : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		char *e = txt ? sw_escape_terminal(txt) : NULL;
 		printf("  %-12s %s\n", k, e ? e : "?");
 		free(e);
@@ -234,7 +238,8 @@ int sw_cmd_scan(int argc, char **argv)
 				return 2;
 			max_mb = strtol(v, &end, 10);
 			if (*end || max_mb < 1 || max_mb > 4096) {
-				fprintf(stderr, "signwatch scan: --max-file-mb: expected 1..4096, got '%s'\n", v);
+				fprintf(stderr, "signwatch scan: --max-file-mb: expected 1..4096, got '%s'\n",
+				        v);
 				return 2;
 			}
 		} else {
@@ -292,6 +297,7 @@ int sw_cmd_scan(int argc, char **argv)
 	c.json = json;
 	c.progress = sw_plat_isatty(2);
 	c.opts.trust = trust;
+	c.opts.cache = sw_cache_new();
 	c.opts.max_file_bytes = (uint64_t)max_mb << 20;
 	char dev_name[256];
 	if (sw_plat_device_id(c.opts.device_id) != SW_OK)
@@ -312,12 +318,14 @@ int sw_cmd_scan(int argc, char **argv)
 		rc = sw_print_summaries(st, rules, NULL, json, now);
 	if (!json)
 		fprintf(stderr,
-		        "signwatch scan: %zu files, %zu PE, %zu malformed, %zu records, %zu matching, %zu unchanged, "
+		        "signwatch scan: %zu files, %zu PE, %zu malformed, %zu records, %zu matching, %zu "
+		        "unchanged, "
 		        "%zu failed\n",
 		        c.files, c.pe, c.malformed, c.records, c.matches, c.cached, c.failed);
 	if (c.failed && !rc)
 		rc = 1;
 	sw_pipeline_free(c.pipe);
+	sw_cache_free(c.opts.cache);
 	sw_store_close(st);
 	sw_trust_free(trust);
 	sw_rules_free(rules);

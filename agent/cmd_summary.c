@@ -48,7 +48,9 @@ int sw_cmd_summary(int argc, char **argv)
 		return rules ? 2 : 1;
 	}
 	if (only && sw_rules_find(rules, only) < 0) {
-		fprintf(stderr, "signwatch summary: --rule %s: no loaded rule has that id (see signwatch rules list)\n",
+		fprintf(stderr,
+		        "signwatch summary: --rule %s: no loaded rule has that id (see signwatch rules "
+		        "list)\n",
 		        only);
 		sw_rules_free(rules);
 		return 2;
@@ -56,7 +58,9 @@ int sw_cmd_summary(int argc, char **argv)
 	sw_file *f = NULL;
 	char why[512];
 	if (sw_plat_is_dir(db) != 0 || sw_plat_file_open(db, &f, why, sizeof(why)) != SW_OK) {
-		fprintf(stderr, "signwatch summary: %s: no database there (give --db, or run signwatch scan first)\n", db);
+		fprintf(stderr,
+		        "signwatch summary: %s: no database there (give --db, or run signwatch scan first)\n",
+		        db);
 		sw_rules_free(rules);
 		return 2;
 	}

@@ -39,7 +39,7 @@ void sw_scan_file(const char *path, const sw_scan_opts *o, int64_t now_ms, sw_sc
 		return;
 	}
 	sw_src src = sw_plat_file_source(f);
-	sw_inspect_opts io = { .trust = o->trust, .now_ms = now_ms };
+	sw_inspect_opts io = { .trust = o->trust, .now_ms = now_ms, .cache = o->cache };
 	res->err = sw_inspect(&src, &io, &res->recs, &res->n, res->why, sizeof(res->why));
 	sw_plat_file_close(f);
 	if (res->err == SW_ERR_NOT_PE) {

@@ -19,17 +19,18 @@
 
 typedef struct sw_scan_opts {
 	const sw_trust *trust;
+	sw_cache *cache;         /* the calling thread's own memo, or NULL */
 	uint64_t max_file_bytes; /* larger files are skipped */
 	char device_id[41];
 	const char *device_name;
 } sw_scan_opts;
 
 typedef enum sw_scan_status {
-	SW_SCAN_RECORDS,    /* recs/n hold the file's records */
-	SW_SCAN_NOT_PE,     /* not an executable: nothing to record */
-	SW_SCAN_MALFORMED,  /* MZ, but the PE headers are malformed: why says how */
-	SW_SCAN_SKIPPED,    /* over the size cap, or not a regular file */
-	SW_SCAN_FAILED,     /* could not be read or parsed: why says it */
+	SW_SCAN_RECORDS,   /* recs/n hold the file's records */
+	SW_SCAN_NOT_PE,    /* not an executable: nothing to record */
+	SW_SCAN_MALFORMED, /* MZ, but the PE headers are malformed: why says how */
+	SW_SCAN_SKIPPED,   /* over the size cap, or not a regular file */
+	SW_SCAN_FAILED,    /* could not be read or parsed: why says it */
 } sw_scan_status;
 
 typedef struct sw_scan_result {
@@ -45,7 +46,7 @@ typedef struct sw_scan_result {
 	 * rules matched (rule i matched record k: matched[k * nrules + i]) */
 	unsigned char *matched;
 	size_t nrules;
-	bool cached;        /* unchanged since the last scan: not applied again */
+	bool cached; /* unchanged since the last scan: not applied again */
 } sw_scan_result;
 
 /* Thread-safe: inspect path into res (res->path is a copy). */

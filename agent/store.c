@@ -16,9 +16,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#define APP_ID 0x53574154            /* PRAGMA application_id: "SWAT" */
+#define APP_ID 0x53574154 /* PRAGMA application_id: "SWAT" */
 #define BUSY_TIMEOUT_MS 5000
-#define PLAN_CACHE 8                 /* summary plans kept prepared */
+#define PLAN_CACHE 8 /* summary plans kept prepared */
 
 /* Adding a column to the record needs a migration that adds it to
  * records; this stops the enum from growing past the schema unnoticed. */
@@ -35,20 +35,30 @@ static const char *const MIGRATIONS[SW_STORE_SCHEMA_VERSION] = {
 	"  DeviceId TEXT PRIMARY KEY,"
 	"  last_id INTEGER NOT NULL"
 	") WITHOUT ROWID;"
+	/* Each (DeviceId, DeviceName) pair seen, DeviceName '' when missing
+	 * (KQL's view of a missing string). Interned so that matches and their
+	 * indexes carry a small integer instead of ~60 bytes of text. */
+	"CREATE TABLE devices("
+	"  id INTEGER PRIMARY KEY,"
+	"  DeviceId TEXT NOT NULL,"
+	"  DeviceName TEXT NOT NULL,"
+	"  UNIQUE(DeviceId, DeviceName)"
+	");"
 	"CREATE TABLE records("
 	"  id INTEGER PRIMARY KEY,"
-	"  Timestamp INTEGER,"                  /* ms since the epoch, UTC */
+	"  device INTEGER NOT NULL REFERENCES devices(id),"
+	"  Timestamp INTEGER," /* ms since the epoch, UTC */
 	"  DeviceId TEXT NOT NULL,"
 	"  DeviceName TEXT,"
 	"  SHA1 TEXT,"
-	"  IsSigned INTEGER,"                   /* 0/1, NULL unknown */
+	"  IsSigned INTEGER," /* 0/1, NULL unknown */
 	"  SignatureType TEXT,"
 	"  Signer TEXT,"
 	"  SignerHash TEXT,"
 	"  Issuer TEXT,"
 	"  IssuerHash TEXT,"
 	"  CertificateSerialNumber TEXT,"
-	"  CrlDistributionPointUrls TEXT,"      /* JSON array of strings */
+	"  CrlDistributionPointUrls TEXT," /* JSON array of strings */
 	"  CertificateCreationTime INTEGER,"
 	"  CertificateExpirationTime INTEGER,"
 	"  CertificateCountersignatureTime INTEGER,"
@@ -63,11 +73,11 @@ static const char *const MIGRATIONS[SW_STORE_SCHEMA_VERSION] = {
 	"  IsNested INTEGER,"
 	"  DigestAlgorithm TEXT,"
 	"  DigestMatches INTEGER,"
-	"  Anomalies TEXT,"                     /* JSON array of names */
+	"  Anomalies TEXT," /* JSON array of names */
 	"  SignerDN TEXT,"
 	"  IssuerDN TEXT,"
 	"  CountersignatureType TEXT,"
-	"  YaraMatches TEXT,"                   /* JSON array of rule names */
+	"  YaraMatches TEXT," /* JSON array of rule names */
 	"  Error TEXT,"
 	"  TrustError TEXT,"
 	"  UNIQUE(DeviceId, ReportId)"
@@ -76,23 +86,22 @@ static const char *const MIGRATIONS[SW_STORE_SCHEMA_VERSION] = {
 	"  id INTEGER PRIMARY KEY,"
 	"  rule_id TEXT NOT NULL UNIQUE"
 	");"
-	/* A rule hit. The record's Timestamp, DeviceId, DeviceName ('' when
-	 * missing, as KQL sees it) and ReportId are copied here so that the
-	 * usual summarize (min/max(Timestamp), make_set(ReportId), count() by
-	 * DeviceId, DeviceName) reads one covering index, never the records;
-	 * rules (UUIDs) are interned to keep index entries small. */
+	/* A rule hit. The record's Timestamp, device pair and ReportId are
+	 * copied here so that the usual summarize (min/max(Timestamp),
+	 * make_set(ReportId), count() by DeviceId, DeviceName) reads one
+	 * covering index of integers in group order, never the records; rules
+	 * (UUIDs) are interned for the same reason. */
 	"CREATE TABLE matches("
 	"  rule INTEGER NOT NULL REFERENCES rules(id),"
 	"  record INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,"
 	"  Timestamp INTEGER,"
-	"  DeviceId TEXT NOT NULL,"
-	"  DeviceName TEXT NOT NULL,"
+	"  device INTEGER NOT NULL REFERENCES devices(id),"
 	"  ReportId INTEGER NOT NULL,"
 	"  PRIMARY KEY(rule, record)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX matches_window ON matches(rule, Timestamp);"
-	"CREATE INDEX matches_device ON matches(rule, DeviceId, DeviceName, ReportId, Timestamp);"
-	"CREATE INDEX matches_record ON matches(record);"   /* ON DELETE CASCADE lookups */
+	"CREATE INDEX matches_device ON matches(rule, device, ReportId, Timestamp);"
+	"CREATE INDEX matches_record ON matches(record);" /* ON DELETE CASCADE lookups */
 	"CREATE TABLE file_state("
 	"  device INTEGER NOT NULL,"
 	"  file_id INTEGER NOT NULL,"
@@ -104,18 +113,29 @@ static const char *const MIGRATIONS[SW_STORE_SCHEMA_VERSION] = {
 	") WITHOUT ROWID;",
 };
 
-/* Columns copied into matches (see above). */
-static bool in_matches(int c)
-{
-	return c == SW_COL_TIMESTAMP || c == SW_COL_DEVICE_ID || c == SW_COL_DEVICE_NAME ||
-		c == SW_COL_REPORT_ID;
-}
+/* Columns copied into matches (see above); the device pair is reached
+ * through matches.device. */
+static bool in_matches(int c) { return c == SW_COL_TIMESTAMP || c == SW_COL_REPORT_ID; }
+static bool is_device_col(int c) { return c == SW_COL_DEVICE_ID || c == SW_COL_DEVICE_NAME; }
 
 /* ---- the store ----------------------------------------------------------- */
 
 enum {
-	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_NEXT_ID, Q_PUT_RECORD, Q_RULE_FIND, Q_RULE_ADD,
-	Q_PUT_MATCH, Q_PRUNE_RECORDS, Q_PRUNE_MATCHES, Q_FS_GET, Q_FS_PUT, Q__COUNT
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_NEXT_ID,
+	Q_PUT_RECORD,
+	Q_DEV_FIND,
+	Q_DEV_ADD,
+	Q_RULE_FIND,
+	Q_RULE_ADD,
+	Q_PUT_MATCH,
+	Q_PRUNE_RECORDS,
+	Q_PRUNE_MATCHES,
+	Q_FS_GET,
+	Q_FS_PUT,
+	Q__COUNT
 };
 
 static const char *const FIXED_SQL[Q__COUNT] = {
@@ -125,22 +145,24 @@ static const char *const FIXED_SQL[Q__COUNT] = {
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_NEXT_ID] = "INSERT INTO report_ids(DeviceId, last_id) VALUES(?1, 1) "
-		"ON CONFLICT(DeviceId) DO UPDATE SET last_id = last_id + 1 RETURNING last_id",
-	[Q_PUT_RECORD] = NULL,   /* generated from sw_col_name() */
+	              "ON CONFLICT(DeviceId) DO UPDATE SET last_id = last_id + 1 RETURNING last_id",
+	[Q_PUT_RECORD] = NULL, /* generated from sw_col_name() */
+	[Q_DEV_FIND] = "SELECT id FROM devices WHERE DeviceId = ?1 AND DeviceName = ?2",
+	[Q_DEV_ADD] = "INSERT INTO devices(DeviceId, DeviceName) VALUES(?1, ?2)",
 	[Q_RULE_FIND] = "SELECT id FROM rules WHERE rule_id = ?1",
 	[Q_RULE_ADD] = "INSERT INTO rules(rule_id) VALUES(?1)",
-	[Q_PUT_MATCH] = "INSERT INTO matches(rule, record, Timestamp, DeviceId, DeviceName, ReportId) "
-		"SELECT ?1, id, Timestamp, DeviceId, COALESCE(DeviceName, ''), ReportId "
-		"FROM records WHERE id = ?2 ON CONFLICT(rule, record) DO NOTHING",
+	[Q_PUT_MATCH] = "INSERT INTO matches(rule, record, Timestamp, device, ReportId) "
+	                "SELECT ?1, id, Timestamp, device, ReportId "
+	                "FROM records WHERE id = ?2 ON CONFLICT(rule, record) DO NOTHING",
 	[Q_PRUNE_RECORDS] = "DELETE FROM records WHERE id IN "
-		"(SELECT record FROM matches WHERE Timestamp < ?1)",
+	                    "(SELECT record FROM matches WHERE Timestamp < ?1)",
 	[Q_PRUNE_MATCHES] = "DELETE FROM matches WHERE Timestamp < ?1",
 	[Q_FS_GET] = "SELECT size, mtime_ns, ctime_ns, result_hash FROM file_state "
-		"WHERE device = ?1 AND file_id = ?2",
+	             "WHERE device = ?1 AND file_id = ?2",
 	[Q_FS_PUT] = "INSERT INTO file_state(device, file_id, size, mtime_ns, ctime_ns, result_hash) "
-		"VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(device, file_id) DO UPDATE SET "
-		"size = excluded.size, mtime_ns = excluded.mtime_ns, "
-		"ctime_ns = excluded.ctime_ns, result_hash = excluded.result_hash",
+	             "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(device, file_id) DO UPDATE SET "
+	             "size = excluded.size, mtime_ns = excluded.mtime_ns, "
+	             "ctime_ns = excluded.ctime_ns, result_hash = excluded.result_hash",
 };
 
 /* A summary's prepared statements: [0] the scalar aggregates, then one per
@@ -154,9 +176,12 @@ typedef struct plan {
 struct sw_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q__COUNT];
-	/* Last rule id seen by put_match; a scan puts many hits of one rule. */
+	/* Last rule and device pair looked up; a scan puts many hits of one
+	 * rule and records of one device. Forgotten on rollback. */
 	char *rule_id;
 	int64_t rule_key;
+	char *dev_id, *dev_name;
+	int64_t dev_key;
 	plan plans[PLAN_CACHE];
 	unsigned plan_next;
 	char err[512];
@@ -177,10 +202,7 @@ static sw_err db_err(sw_store *st, const char *what)
 	return rc == SQLITE_NOMEM ? SW_ERR_NOMEM : SW_ERR_STORE;
 }
 
-const char *sw_store_errmsg(const sw_store *st)
-{
-	return st ? st->err : "no store";
-}
+const char *sw_store_errmsg(const sw_store *st) { return st ? st->err : "no store"; }
 
 /* Run a statement that returns no rows we need. */
 static sw_err run(sw_store *st, sqlite3_stmt *s, const char *what)
@@ -238,9 +260,10 @@ static sw_err check_version(sw_store *st, int64_t *version)
 	if (!ok)
 		return db_err(st, "read schema version");
 	if (*version > SW_STORE_SCHEMA_VERSION || *version < 0) {
-		set_err(st, "database schema version %lld is newer than this signwatch supports "
-			"(%d); use a newer signwatch or another database file",
-			(long long)*version, SW_STORE_SCHEMA_VERSION);
+		set_err(st,
+		        "database schema version %lld is newer than this signwatch supports "
+		        "(%d); use a newer signwatch or another database file",
+		        (long long)*version, SW_STORE_SCHEMA_VERSION);
 		return SW_ERR_STORE;
 	}
 	return SW_OK;
@@ -262,9 +285,9 @@ static sw_err migrate(sw_store *st)
 	if (!e) {
 		char sql[96];
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
-			SW_STORE_SCHEMA_VERSION, APP_ID);
+		         SW_STORE_SCHEMA_VERSION, APP_ID);
 		if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
-			sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 			e = db_err(st, "commit migration");
 	}
 	if (e)
@@ -277,7 +300,7 @@ static sw_err configure(sw_store *st, bool memory)
 	sqlite3_stmt *s = NULL;
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK ||
-		sqlite3_step(s) != SQLITE_ROW) {
+	    sqlite3_step(s) != SQLITE_ROW) {
 		sqlite3_finalize(s);
 		return db_err(st, "set WAL journal");
 	}
@@ -291,9 +314,9 @@ static sw_err configure(sw_store *st, bool memory)
 	/* FULL in WAL mode fsyncs each commit: a committed ReportId may
 	 * already have been forwarded, so a power loss must not undo it. */
 	if (sqlite3_exec(st->db,
-		"PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
-		"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384",
-		NULL, NULL, NULL) != SQLITE_OK)
+	                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
+	                 "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384",
+	                 NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(st, "configure");
 	return SW_OK;
 }
@@ -304,14 +327,14 @@ static sw_err prepare_fixed(sw_store *st)
 	size_t len = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO records(");
 	for (int c = 0; c < SW_COL__COUNT; c++)
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "\"%s\",", sw_col_name((sw_col)c));
-	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "Error,TrustError) VALUES(");
-	for (int c = 0; c < SW_COL__COUNT + 2; c++)
+	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "Error,TrustError,device) VALUES(");
+	for (int c = 0; c < SW_COL__COUNT + 3; c++)
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s?%d", c ? "," : "", c + 1);
 	snprintf(sql + len, sizeof(sql) - len, ")");
 	for (int i = 0; i < Q__COUNT; i++) {
 		const char *text = i == Q_PUT_RECORD ? sql : FIXED_SQL[i];
 		if (sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) !=
-			SQLITE_OK)
+		    SQLITE_OK)
 			return db_err(st, "prepare");
 	}
 	return SW_OK;
@@ -333,8 +356,12 @@ sw_err sw_store_open(const char *path, sw_store **out, char *why, size_t n)
 		snprintf(why, n, "%s: out of memory", path);
 		return SW_ERR_NOMEM;
 	}
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		SQLITE_OPEN_EXRESCODE, NULL) != SQLITE_OK) {
+	/* NOMUTEX: a store is used by one thread at a time (store.h), so the
+	 * per-call connection mutex is pure cost (~10% of a summary). */
+	if (sqlite3_open_v2(path, &st->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXRESCODE |
+	                            SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
 		e = st->db ? db_err(st, "open") : SW_ERR_NOMEM;
 	} else {
 		e = configure(st, memory);
@@ -370,6 +397,8 @@ void sw_store_close(sw_store *st)
 	for (int i = 0; i < PLAN_CACHE; i++)
 		plan_clear(&st->plans[i]);
 	free(st->rule_id);
+	free(st->dev_id);
+	free(st->dev_name);
 	/* close_v2 so that a forgotten statement cannot keep the file open
 	 * in a zombie connection without us knowing: all are finalized. */
 	sqlite3_close_v2(st->db);
@@ -381,7 +410,9 @@ void sw_store_close(sw_store *st)
 static void forget_rule(sw_store *st)
 {
 	free(st->rule_id);
-	st->rule_id = NULL;
+	free(st->dev_id);
+	free(st->dev_name);
+	st->rule_id = st->dev_id = st->dev_name = NULL;
 }
 
 sw_err sw_store_begin(sw_store *st) { return run(st, st->q[Q_BEGIN], "begin"); }
@@ -413,13 +444,51 @@ sw_err sw_store_next_report_id(sw_store *st, const char *device_id, int64_t *out
 	return rc == SQLITE_ROW && rc2 == SQLITE_DONE ? SW_OK : db_err(st, "next report id");
 }
 
+/* Key of the device pair in devices, added when new. */
+static sw_err device_key(sw_store *st, const char *id, const char *name, int64_t *key)
+{
+	if (st->dev_id && strcmp(st->dev_id, id) == 0 && strcmp(st->dev_name, name) == 0) {
+		*key = st->dev_key;
+		return SW_OK;
+	}
+	sqlite3_stmt *s = st->q[Q_DEV_FIND];
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	*key = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(st, "find device");
+	if (!*key) {
+		s = st->q[Q_DEV_ADD];
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		sw_err e = run(st, s, "add device");
+		if (e)
+			return e;
+		*key = sqlite3_last_insert_rowid(st->db);
+	}
+	char *a = strdup(id), *b = strdup(name);
+	if (a && b) { /* the cache is an optimisation; no copy, no cache */
+		free(st->dev_id);
+		free(st->dev_name);
+		st->dev_id = a;
+		st->dev_name = b;
+		st->dev_key = *key;
+	} else {
+		free(a);
+		free(b);
+	}
+	return SW_OK;
+}
+
 /* An array column as JSON text ("[]" when empty). */
 static char *json_strings(const char *const *v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n; i++) {
 		json_t *s = json_string(v[i] ? v[i] : "");
-		if (!s) {   /* not UTF-8: records are sanitized, but be safe */
+		if (!s) { /* not UTF-8: records are sanitized, but be safe */
 			char *fixed = sw_utf8_sanitize(v[i], strlen(v[i]));
 			s = fixed ? json_string(fixed) : NULL;
 			free(fixed);
@@ -440,9 +509,12 @@ sw_err sw_store_put_record(sw_store *st, const sw_record *r, int64_t *rowid)
 		set_err(st, "put record: no ReportId or DeviceId");
 		return SW_ERR_USAGE;
 	}
+	int64_t dev;
+	sw_err e = device_key(st, r->device_id, r->device_name ? r->device_name : "", &dev);
+	if (e)
+		return e;
 	sqlite3_stmt *s = st->q[Q_PUT_RECORD];
 	char *arrays[SW_COL__COUNT] = { 0 };
-	sw_err e = SW_OK;
 	for (int c = 0; c < SW_COL__COUNT && !e; c++) {
 		sw_value v;
 		sw_record_get(r, (sw_col)c, &v);
@@ -453,7 +525,9 @@ sw_err sw_store_put_record(sw_store *st, const sw_record *r, int64_t *rowid)
 		case SW_V_LONG:
 		case SW_V_TIME: sqlite3_bind_int64(s, c + 1, v.i); break;
 		case SW_V_ARRAY:
-			if (!(arrays[c] = json_strings(v.arr, v.n)))
+			if (v.n == 0) /* the usual case; spares jansson a round trip */
+				sqlite3_bind_text(s, c + 1, "[]", 2, SQLITE_STATIC);
+			else if (!(arrays[c] = json_strings(v.arr, v.n)))
 				e = SW_ERR_NOMEM;
 			else
 				sqlite3_bind_text(s, c + 1, arrays[c], -1, SQLITE_STATIC);
@@ -462,6 +536,7 @@ sw_err sw_store_put_record(sw_store *st, const sw_record *r, int64_t *rowid)
 	}
 	sqlite3_bind_text(s, SW_COL__COUNT + 1, r->error, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, SW_COL__COUNT + 2, r->trust_error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, SW_COL__COUNT + 3, dev);
 	if (e)
 		set_err(st, "put record: out of memory");
 	else if ((e = run(st, s, "put record")) == SW_OK && rowid)
@@ -496,7 +571,7 @@ static sw_err rule_key(sw_store *st, const char *rule_id, bool add, int64_t *key
 	}
 	if (*key) {
 		char *copy = strdup(rule_id);
-		if (copy) {   /* the cache is an optimisation; no copy, no cache */
+		if (copy) { /* the cache is an optimisation; no copy, no cache */
 			free(st->rule_id);
 			st->rule_id = copy;
 			st->rule_key = *key;
@@ -525,7 +600,7 @@ sw_err sw_store_put_match(sw_store *st, const char *rule_id, int64_t rowid)
 		sqlite3_stmt *q = NULL;
 		int found = 0;
 		if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM records WHERE id = ?1", -1, &q, NULL) ==
-			SQLITE_OK) {
+		    SQLITE_OK) {
 			sqlite3_bind_int64(q, 1, rowid);
 			found = sqlite3_step(q) == SQLITE_ROW;
 		}
@@ -576,6 +651,27 @@ static void sb_add(sbuf *b, const char *fmt, ...)
 	}
 }
 
+static void sb_put(sbuf *b, const char *p, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n >= b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap <= b->len + n)
+			cap *= 2;
+		char *q = realloc(b->p, cap);
+		if (!q) {
+			b->oom = true;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
 static bool col_ok(int c) { return c >= 0 && c < SW_COL__COUNT; }
 
 /* The SQL value of column c as KQL sees it. Names come from sw_col_name()
@@ -585,49 +681,99 @@ static void col_expr(sbuf *b, int c)
 	const char *name = sw_col_name((sw_col)c);
 	if (in_matches(c))
 		sb_add(b, "m.\"%s\"", name);
+	else if (is_device_col(c))
+		sb_add(b, "d.\"%s\"", name); /* NOT NULL, '' when missing */
 	else if (sw_col_type((sw_col)c) == SW_V_STRING)
-		sb_add(b, "COALESCE(r.\"%s\", '')", name);   /* KQL strings are never null */
+		sb_add(b, "COALESCE(r.\"%s\", '')", name); /* KQL strings are never null */
 	else
 		sb_add(b, "r.\"%s\"", name);
 }
 
+/* How a spec's by-columns become SQL group keys. Grouping by both DeviceId
+ * and DeviceName is grouping by the interned pair m.device (one key for
+ * both), which the matches_device index delivers in order without a sort
+ * and without touching devices or records per match. */
+typedef struct shape {
+	bool pair; /* by holds DeviceId and DeviceName */
+	int n_keys;
+	int key_of[SW_KQL_MAX_BY]; /* by i -> key index */
+	int dev_key;               /* key index of m.device, or -1 */
+	bool join_r, join_d;       /* per-match joins with records, devices */
+} shape;
+
+static void make_shape(const sw_summary_spec *sp, shape *sh)
+{
+	bool has_id = false, has_name = false;
+	memset(sh, 0, sizeof(*sh));
+	sh->dev_key = -1;
+	for (size_t i = 0; i < sp->n_by; i++) {
+		has_id |= sp->by[i] == SW_COL_DEVICE_ID;
+		has_name |= sp->by[i] == SW_COL_DEVICE_NAME;
+	}
+	sh->pair = has_id && has_name;
+	for (size_t i = 0; i < sp->n_by; i++) {
+		int c = sp->by[i];
+		if (sh->pair && is_device_col(c)) {
+			if (sh->dev_key < 0)
+				sh->dev_key = sh->n_keys++;
+			sh->key_of[i] = sh->dev_key;
+			continue;
+		}
+		sh->key_of[i] = sh->n_keys++; /* a repeated column is a repeated key: harmless */
+		sh->join_r |= !in_matches(c) && !is_device_col(c);
+		sh->join_d |= is_device_col(c);
+	}
+	for (size_t i = 0; i < sp->n_aggs; i++) {
+		int c = sp->aggs[i].col;
+		if (sp->aggs[i].fn == SW_AGG_COUNT)
+			continue;
+		sh->join_r |= !in_matches(c) && !is_device_col(c);
+		sh->join_d |= is_device_col(c);
+	}
+}
+
+/* The SQL of key k of shape sh. */
+static void key_expr(sbuf *b, const sw_summary_spec *sp, const shape *sh, int k)
+{
+	if (k == sh->dev_key) {
+		sb_add(b, "m.device");
+		return;
+	}
+	for (size_t i = 0; i < sp->n_by; i++)
+		if (sh->key_of[i] == k) {
+			col_expr(b, sp->by[i]);
+			return;
+		}
+}
+
 /* FROM and WHERE shared by a plan's statements; ?1 rule, ?2..?3 window.
- * set_col >= 0 adds json_each over that array column. */
-static void from_where(sbuf *b, bool join, int array_col)
+ * array_col >= 0 adds json_each over that array column. */
+static void from_where(sbuf *b, const shape *sh, int array_col)
 {
 	sb_add(b, " FROM matches m");
-	if (join)
+	if (sh->join_r || array_col >= 0)
 		sb_add(b, " JOIN records r ON r.id = m.record");
+	if (sh->join_d)
+		sb_add(b, " JOIN devices d ON d.id = m.device");
 	if (array_col >= 0)
 		sb_add(b, " JOIN json_each(r.\"%s\") j", sw_col_name((sw_col)array_col));
 	sb_add(b, " WHERE m.rule = ?1 AND m.Timestamp BETWEEN ?2 AND ?3");
 }
 
-static void group_order(sbuf *b, size_t n)
+static void positions(sbuf *b, const char *what, int n)
 {
-	if (!n)
-		return;
-	sb_add(b, " GROUP BY ");
-	for (size_t i = 0; i < n; i++)
-		sb_add(b, "%s%zu", i ? "," : "", i + 1);
-	sb_add(b, " ORDER BY ");
-	for (size_t i = 0; i < n; i++)
-		sb_add(b, "%s%zu", i ? "," : "", i + 1);
-}
-
-static void by_list(sbuf *b, const sw_summary_spec *sp)
-{
-	for (size_t i = 0; i < sp->n_by; i++) {
-		sb_add(b, i ? ", " : "");
-		col_expr(b, sp->by[i]);
-	}
+	sb_add(b, " %s ", what);
+	for (int i = 0; i < n; i++)
+		sb_add(b, "%s%d", i ? "," : "", i + 1);
 }
 
 /* The SQL of a spec's statements, each NUL-terminated, one after another
- * in one buffer (also the plan's cache key). */
+ * in one buffer (also the plan's cache key).
+ *   [0]  SELECT by-values..., keys..., count, min/max... (one row per group)
+ *   [k]  SELECT keys..., value (a make_set's distinct values per group)
+ * all ordered by the keys, so that fill() walks them in lockstep. */
 static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t *n_st)
 {
-	bool join = false;
 	for (size_t i = 0; i < sp->n_by; i++) {
 		int c = sp->by[i];
 		if (!col_ok(c)) {
@@ -638,7 +784,6 @@ static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t
 			set_err(st, "summary: cannot group by array column %s", sw_col_name((sw_col)c));
 			return SW_ERR_UNSUPPORTED;
 		}
-		join |= !in_matches(c);
 	}
 	for (size_t i = 0; i < sp->n_aggs; i++) {
 		int c = sp->aggs[i].col;
@@ -649,18 +794,30 @@ static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t
 			return SW_ERR_USAGE;
 		}
 		if (sp->aggs[i].fn != SW_AGG_MAKE_SET && sw_col_type((sw_col)c) == SW_V_ARRAY) {
-			set_err(st, "summary: %s() of array column %s", sp->aggs[i].fn == SW_AGG_MIN ?
-				"min" : "max", sw_col_name((sw_col)c));
+			set_err(st, "summary: %s() of array column %s",
+			        sp->aggs[i].fn == SW_AGG_MIN ? "min" : "max", sw_col_name((sw_col)c));
 			return SW_ERR_UNSUPPORTED;
 		}
-		join |= !in_matches(c);
 	}
+	shape sh;
+	make_shape(sp, &sh);
 
-	/* [0]: by-keys, then min/max/count in spec order (make_set skipped);
-	 * count(*) first keeps the statement valid when there is nothing else. */
+	/* [0]: aggregate per key in an inner query (count(*) first keeps it
+	 * valid when there is nothing else), then name the device pair of
+	 * each group: a join over groups, not over matches. */
 	sb_add(b, "SELECT ");
-	by_list(b, sp);
-	sb_add(b, "%scount(*)", sp->n_by ? ", " : "");
+	for (size_t i = 0; i < sp->n_by; i++) {
+		if (sh.key_of[i] == sh.dev_key)
+			sb_add(b, "dd.\"%s\", ", sw_col_name((sw_col)sp->by[i]));
+		else
+			sb_add(b, "g.k%d, ", sh.key_of[i]);
+	}
+	sb_add(b, "g.* FROM (SELECT ");
+	for (int k = 0; k < sh.n_keys; k++) {
+		key_expr(b, sp, &sh, k);
+		sb_add(b, " AS k%d, ", k);
+	}
+	sb_add(b, "count(*)");
 	for (size_t i = 0; i < sp->n_aggs; i++) {
 		if (sp->aggs[i].fn != SW_AGG_MIN && sp->aggs[i].fn != SW_AGG_MAX)
 			continue;
@@ -668,30 +825,47 @@ static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t
 		col_expr(b, sp->aggs[i].col);
 		sb_add(b, ")");
 	}
-	from_where(b, join, -1);
-	group_order(b, sp->n_by);
+	from_where(b, &sh, -1);
+	if (sh.n_keys) {
+		positions(b, "GROUP BY", sh.n_keys);
+		positions(b, "ORDER BY", sh.n_keys);
+	}
+	sb_add(b, ") g");
+	if (sh.dev_key >= 0)
+		sb_add(b, " JOIN devices dd ON dd.id = g.k%d", sh.dev_key);
+	for (int k = 0; k < sh.n_keys; k++)
+		sb_add(b, "%sg.k%d", k ? ", " : " ORDER BY ", k);
 	sb_add(b, "%c", 0);
 	*n_st = 1;
 
-	/* One per make_set: the distinct non-null values of each group in
-	 * ascending order, groups in the same order as [0]. */
+	/* One per make_set: the distinct non-null values of each group. */
 	for (size_t i = 0; i < sp->n_aggs; i++) {
 		if (sp->aggs[i].fn != SW_AGG_MAKE_SET)
 			continue;
 		int c = sp->aggs[i].col;
 		bool arr = sw_col_type((sw_col)c) == SW_V_ARRAY;
 		sb_add(b, "SELECT ");
-		by_list(b, sp);
-		sb_add(b, "%s", sp->n_by ? ", " : "");
+		for (int k = 0; k < sh.n_keys; k++) {
+			key_expr(b, sp, &sh, k);
+			sb_add(b, ", ");
+		}
 		if (arr)
 			sb_add(b, "j.value");
 		else
 			col_expr(b, c);
-		from_where(b, join || arr, arr ? c : -1);
-		sb_add(b, " AND %s IS NOT NULL", arr ? "j.value" : "");
-		if (!arr)
-			col_expr(b, c), sb_add(b, " IS NOT NULL");
-		group_order(b, sp->n_by + 1);
+		from_where(b, &sh, arr ? c : -1);
+		sb_add(b, " AND ");
+		if (arr)
+			sb_add(b, "j.value");
+		else
+			col_expr(b, c);
+		sb_add(b, " IS NOT NULL");
+		/* Within a group of one device, ReportIds are already distinct
+		 * (UNIQUE(DeviceId, ReportId), one match per rule and record):
+		 * skip the GROUP BY, which costs as much as the scan. */
+		if (!(c == SW_COL_REPORT_ID && sh.pair))
+			positions(b, "GROUP BY", sh.n_keys + 1);
+		positions(b, "ORDER BY", sh.n_keys + 1);
 		sb_add(b, "%c", 0);
 		(*n_st)++;
 	}
@@ -711,8 +885,7 @@ static plan *get_plan(sw_store *st, const sw_summary_spec *sp, sw_err *e)
 		return NULL;
 	}
 	for (int i = 0; i < PLAN_CACHE; i++)
-		if (st->plans[i].key && st->plans[i].n == n_st &&
-			memcmp(st->plans[i].key, b.p, b.len) == 0) {
+		if (st->plans[i].key && st->plans[i].n == n_st && memcmp(st->plans[i].key, b.p, b.len) == 0) {
 			free(b.p);
 			return &st->plans[i];
 		}
@@ -730,7 +903,7 @@ static plan *get_plan(sw_store *st, const sw_summary_spec *sp, sw_err *e)
 	const char *sql = b.p;
 	for (size_t i = 0; i < n_st; i++, sql += strlen(sql) + 1)
 		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &p->st[i], NULL) !=
-			SQLITE_OK) {
+		    SQLITE_OK) {
 			*e = db_err(st, "prepare summary");
 			plan_clear(p);
 			return NULL;
@@ -755,26 +928,27 @@ static sw_err cell_from(sqlite3_stmt *s, int i, sw_vtype type, sw_summary_cell *
 	return SW_OK;
 }
 
-/* Same by-tuple in the first n result columns of a and b? */
-static bool same_key(sqlite3_stmt *a, sqlite3_stmt *b, int n)
+/* Same key tuple in n result columns of a (from ao) and b (from bo)? */
+static bool same_key(sqlite3_stmt *a, int ao, sqlite3_stmt *b, int bo, int n)
 {
-	for (int i = 0; i < n; i++) {
-		int ta = sqlite3_column_type(a, i), tb = sqlite3_column_type(b, i);
+	for (int j = 0; j < n; j++) {
+		int ta = sqlite3_column_type(a, ao + j), tb = sqlite3_column_type(b, bo + j);
+		int i = ao + j, i2 = bo + j;
 		if (ta != tb)
 			return false;
 		if (ta == SQLITE_INTEGER) {
-			if (sqlite3_column_int64(a, i) != sqlite3_column_int64(b, i))
+			if (sqlite3_column_int64(a, i) != sqlite3_column_int64(b, i2))
 				return false;
 		} else if (ta == SQLITE_TEXT || ta == SQLITE_BLOB) {
-			const void *pa = ta == SQLITE_TEXT ? (const void *)sqlite3_column_text(a, i) :
-				sqlite3_column_blob(a, i);
-			const void *pb = ta == SQLITE_TEXT ? (const void *)sqlite3_column_text(b, i) :
-				sqlite3_column_blob(b, i);
-			int la = sqlite3_column_bytes(a, i), lb = sqlite3_column_bytes(b, i);
+			const void *pa = ta == SQLITE_TEXT ? (const void *)sqlite3_column_text(a, i)
+			                                   : sqlite3_column_blob(a, i);
+			const void *pb = ta == SQLITE_TEXT ? (const void *)sqlite3_column_text(b, i2)
+			                                   : sqlite3_column_blob(b, i2);
+			int la = sqlite3_column_bytes(a, i), lb = sqlite3_column_bytes(b, i2);
 			if (la != lb || (la && memcmp(pa, pb, (size_t)la) != 0))
 				return false;
 		} else if (ta == SQLITE_FLOAT) {
-			if (sqlite3_column_double(a, i) != sqlite3_column_double(b, i))
+			if (sqlite3_column_double(a, i) != sqlite3_column_double(b, i2))
 				return false;
 		}
 	}
@@ -785,9 +959,18 @@ static bool same_key(sqlite3_stmt *a, sqlite3_stmt *b, int n)
 static void json_elem(sbuf *b, sqlite3_stmt *s, int i, sw_vtype type, bool first)
 {
 	if (!first)
-		sb_add(b, ",");
+		sb_put(b, ",", 1);
 	if (type == SW_V_LONG) {
-		sb_add(b, "%lld", (long long)sqlite3_column_int64(s, i));
+		/* by hand: a set can hold a million ReportIds */
+		char t[24], *e = t + sizeof(t), *p = e;
+		int64_t v = sqlite3_column_int64(s, i);
+		uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+		do
+			*--p = (char)('0' + u % 10);
+		while (u /= 10);
+		if (v < 0)
+			*--p = '-';
+		sb_put(b, p, (size_t)(e - p));
 	} else if (type == SW_V_BOOL) {
 		sb_add(b, "%s", sqlite3_column_int64(s, i) ? "true" : "false");
 	} else if (type == SW_V_TIME) {
@@ -806,6 +989,54 @@ static void json_elem(sbuf *b, sqlite3_stmt *s, int i, sw_vtype type, bool first
 	}
 }
 
+/* SQLite's order: NULL first, numbers, then text in byte order. */
+static int cell_cmp(const sw_summary_cell *a, const sw_summary_cell *b)
+{
+	bool ta = a->type == SW_V_STRING, tb = b->type == SW_V_STRING;
+	if ((a->type == SW_V_NULL) != (b->type == SW_V_NULL))
+		return a->type == SW_V_NULL ? -1 : 1;
+	if (a->type == SW_V_NULL)
+		return 0;
+	if (ta != tb)
+		return ta ? 1 : -1;
+	if (ta)
+		return strcmp(a->s, b->s);
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+static int row_cmp(const sw_summary_row *a, const sw_summary_row *b, int nb)
+{
+	for (int i = 0; i < nb; i++) {
+		int c = cell_cmp(&a->by[i], &b->by[i]);
+		if (c)
+			return c;
+	}
+	return 0;
+}
+
+/* Stable merge sort (qsort has no context argument in C11). */
+static int sort_rows(sw_summary_row *rows, size_t n, int nb)
+{
+	sw_summary_row *tmp = malloc(n * sizeof(*tmp));
+	if (!tmp)
+		return -1;
+	for (size_t w = 1; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			size_t i = lo, j = mid, o = lo;
+			while (i < mid && j < hi)
+				tmp[o++] = row_cmp(&rows[j], &rows[i], nb) < 0 ? rows[j++] : rows[i++];
+			while (i < mid)
+				tmp[o++] = rows[i++];
+			while (j < hi)
+				tmp[o++] = rows[j++];
+		}
+		memcpy(rows, tmp, n * sizeof(*rows));
+	}
+	free(tmp);
+	return 0;
+}
+
 void sw_summary_free(sw_summary_row *rows, size_t n)
 {
 	for (size_t r = 0; rows && r < n; r++) {
@@ -817,12 +1048,14 @@ void sw_summary_free(sw_summary_row *rows, size_t n)
 	free(rows);
 }
 
-static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_row **rows_out,
-	size_t *n_out)
+static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_row **rows_out, size_t *n_out)
 {
 	sw_summary_row *rows = NULL;
 	size_t n = 0, cap = 0;
 	int nb = (int)sp->n_by;
+	shape sh;
+	make_shape(sp, &sh);
+	int nk = sh.n_keys;
 	int rc = SQLITE_OK;
 	/* has_row[k]: set statement k currently holds an unconsumed row. */
 	bool has_row[SW_KQL_MAX_AGGS + 1] = { 0 };
@@ -847,7 +1080,7 @@ static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_
 		for (int i = 0; i < nb; i++)
 			if (cell_from(s0, i, sw_col_type((sw_col)sp->by[i]), &row->by[i]))
 				goto oom;
-		int col = nb + 1;   /* after by-keys and count(*) */
+		int col = nb + nk + 1; /* after by-values, keys and count(*) */
 		size_t k = 1;
 		for (size_t a = 0; a < sp->n_aggs; a++) {
 			sw_summary_cell *c = &row->agg[a];
@@ -855,7 +1088,7 @@ static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_
 			switch (sp->aggs[a].fn) {
 			case SW_AGG_COUNT:
 				c->type = SW_V_LONG;
-				c->i = sqlite3_column_int64(s0, nb);
+				c->i = sqlite3_column_int64(s0, nb + nk);
 				break;
 			case SW_AGG_MIN:
 			case SW_AGG_MAX:
@@ -872,9 +1105,10 @@ static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_
 				sb_add(&b, "[");
 				size_t cnt = 0;
 				/* Values beyond the cap are the largest ones: skipped. */
-				while (has_row[k] && same_key(s0, sk, nb)) {
+				while (has_row[k] && same_key(s0, nb, sk, 0, nk)) {
 					if (cnt < limit)
-						json_elem(&b, sk, nb, et == SW_V_ARRAY ? SW_V_STRING : et, cnt == 0);
+						json_elem(&b, sk, nk, et == SW_V_ARRAY ? SW_V_STRING : et,
+						          cnt == 0);
 					cnt++;
 					rc = sqlite3_step(sk);
 					has_row[k] = rc == SQLITE_ROW;
@@ -899,7 +1133,13 @@ static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_
 	}
 	if (rc != SQLITE_DONE)
 		goto db_fail;
-	/* KQL: with by-keys, no input means no rows; without, one row. */
+	/* KQL: with by-keys, no input means no rows; without, one row. Keys
+	 * are in interned order; present rows in by-value order. */
+	if (n > 1 && sort_rows(rows, n, nb)) {
+		sw_summary_free(rows, n);
+		set_err(st, "summary: out of memory");
+		return SW_ERR_NOMEM;
+	}
 	*rows_out = rows;
 	*n_out = n;
 	return SW_OK;
@@ -965,7 +1205,12 @@ sw_err sw_store_prune(sw_store *st, int64_t older_than_ms)
 }
 
 /* SQLite integers are signed; keep the 64-bit pattern of a file id. */
-static int64_t u2i(uint64_t u) { int64_t i; memcpy(&i, &u, sizeof(i)); return i; }
+static int64_t u2i(uint64_t u)
+{
+	int64_t i;
+	memcpy(&i, &u, sizeof(i));
+	return i;
+}
 
 sw_err sw_store_file_state_get(sw_store *st, sw_file_state *fs, bool *found)
 {
@@ -975,7 +1220,7 @@ sw_err sw_store_file_state_get(sw_store *st, sw_file_state *fs, bool *found)
 	sqlite3_bind_int64(s, 2, u2i(fs->file_id));
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) == fs->size &&
-		sqlite3_column_int64(s, 1) == fs->mtime_ns && sqlite3_column_int64(s, 2) == fs->ctime_ns) {
+	    sqlite3_column_int64(s, 1) == fs->mtime_ns && sqlite3_column_int64(s, 2) == fs->ctime_ns) {
 		const char *h = (const char *)sqlite3_column_text(s, 3);
 		snprintf(fs->result_hash, sizeof(fs->result_hash), "%s", h ? h : "");
 		*found = true;

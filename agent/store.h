@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kql.h"      /* sw_agg_fn, SW_KQL_MAX_AGGS/BY, SW_KQL_SET_CAP_DEFAULT */
+#include "kql.h" /* sw_agg_fn, SW_KQL_MAX_AGGS/BY, SW_KQL_SET_CAP_DEFAULT */
 #include "record.h"
 #include "sw_error.h"
 
-#define SW_STORE_SCHEMA_VERSION 1   /* PRAGMA user_version this build writes */
+#define SW_STORE_SCHEMA_VERSION 1 /* PRAGMA user_version this build writes */
 
 typedef struct sw_store sw_store;
 
@@ -58,13 +58,13 @@ typedef struct sw_summary_spec {
 	int64_t from_ms, to_ms;
 	size_t n_aggs;
 	struct {
-		const char *name;   /* output column; the caller's, not used in SQL */
+		const char *name; /* output column; the caller's, not used in SQL */
 		sw_agg_fn fn;
-		int col;            /* sw_col; unused for SW_AGG_COUNT */
-		size_t set_cap;     /* make_set's cap; 0 = SW_KQL_SET_CAP_DEFAULT */
+		int col;        /* sw_col; unused for SW_AGG_COUNT */
+		size_t set_cap; /* make_set's cap; 0 = SW_KQL_SET_CAP_DEFAULT */
 	} aggs[SW_KQL_MAX_AGGS];
 	size_t n_by;
-	int by[SW_KQL_MAX_BY];  /* sw_col */
+	int by[SW_KQL_MAX_BY]; /* sw_col */
 } sw_summary_spec;
 
 /* One output value. STRING: s. BOOL (0/1), LONG, TIME (ms): i. ARRAY
@@ -78,8 +78,8 @@ typedef struct sw_summary_cell {
 } sw_summary_cell;
 
 typedef struct sw_summary_row {
-	sw_summary_cell by[SW_KQL_MAX_BY];     /* spec->n_by used */
-	sw_summary_cell agg[SW_KQL_MAX_AGGS];  /* spec->n_aggs used */
+	sw_summary_cell by[SW_KQL_MAX_BY];    /* spec->n_by used */
+	sw_summary_cell agg[SW_KQL_MAX_AGGS]; /* spec->n_aggs used */
 } sw_summary_row;
 
 /* KQL semantics: one row per distinct by-tuple among the window's matches
@@ -89,8 +89,7 @@ typedef struct sw_summary_row {
  * and make_set; make_set over an array column collects its elements. By,
  * min and max over an array column are SW_ERR_UNSUPPORTED, as in KQL.
  * Free with sw_summary_free. */
-sw_err sw_store_summary(sw_store *st, const sw_summary_spec *spec, sw_summary_row **rows,
-	size_t *n);
+sw_err sw_store_summary(sw_store *st, const sw_summary_spec *spec, sw_summary_row **rows, size_t *n);
 void sw_summary_free(sw_summary_row *rows, size_t n);
 
 /* Delete matches with Timestamp < older_than_ms and their records (all of a
@@ -101,11 +100,11 @@ sw_err sw_store_prune(sw_store *st, int64_t older_than_ms);
 /* File-state cache: a file whose identity and metadata are unchanged since
  * the last scan need not be parsed again. */
 typedef struct sw_file_state {
-	uint64_t device;        /* st_dev / volume serial */
-	uint64_t file_id;       /* st_ino / 64-bit file index */
+	uint64_t device;  /* st_dev / volume serial */
+	uint64_t file_id; /* st_ino / 64-bit file index */
 	int64_t size;
 	int64_t mtime_ns, ctime_ns;
-	char result_hash[65];   /* hex digest of the last scan's result */
+	char result_hash[65]; /* hex digest of the last scan's result */
 } sw_file_state;
 
 /* Look up fs->device/file_id; *found is true only when size, mtime and

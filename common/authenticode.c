@@ -4,28 +4,44 @@
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
-#include <openssl/err.h>
-#include <openssl/ts.h>
+#include <openssl/x509v3.h>
 
 #include "reader.h"
 #include "record.h"
 #include "x509util.h"
 
 /* DER contents of the OIDs we match (compared as bytes: cheap and exact). */
-static const uint8_t OID_SPC_INDIRECT_DATA[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x04 };
-static const uint8_t OID_SPC_PE_IMAGE_DATA[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x0f };
+#define OID(name, ...) static const uint8_t name[] = { __VA_ARGS__ }
+OID(OID_SIGNED_DATA, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02);
+OID(OID_SPC_INDIRECT_DATA, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x04);
+OID(OID_SPC_PE_IMAGE_DATA, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x0f);
 /* sbsign (Secure Boot signing of EFI images) writes msCodeInd here. */
-static const uint8_t OID_MS_CODE_IND[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x15 };
-static const uint8_t OID_SPC_NESTED_SIG[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x04, 0x01 };
-static const uint8_t OID_MS_RFC3161_TS[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x03, 0x03, 0x01 };
-static const uint8_t OID_PKCS9_COUNTERSIG[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x06 };
-static const uint8_t OID_CT_TSTINFO[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04 };
+OID(OID_MS_CODE_IND, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x15);
+OID(OID_SPC_NESTED_SIG, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x04, 0x01);
+OID(OID_MS_RFC3161_TS, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x03, 0x03, 0x01);
+OID(OID_PKCS9_CONTENT_TYPE, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03);
+OID(OID_PKCS9_MESSAGE_DIGEST, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04);
+OID(OID_PKCS9_SIGNING_TIME, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05);
+OID(OID_PKCS9_COUNTERSIG, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x06);
+OID(OID_CT_TSTINFO, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04);
+OID(OID_MD5, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05);
+OID(OID_SHA1, 0x2b, 0x0e, 0x03, 0x02, 0x1a);
+OID(OID_SHA256, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01);
+OID(OID_SHA384, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02);
+OID(OID_SHA512, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03);
 
-static bool oid_is(const ASN1_OBJECT *o, const uint8_t *der, size_t len)
+#define TAG_CTX0 0xa0 /* [0] constructed */
+#define TAG_CTX1 0xa1
+#define TAG_CTX0_PRIM 0x80
+#define TAG_UTCTIME 0x17
+#define TAG_GENTIME 0x18
+
+static bool rd_is(const sw_rd *r, const uint8_t *oid, size_t n)
 {
-	return o && (size_t)OBJ_length(o) == len && memcmp(OBJ_get0_data(o), der, len) == 0;
+	return r->len == n && memcmp(r->p, oid, n) == 0;
 }
 
 const char *sw_md_name(int nid)
@@ -40,6 +56,465 @@ const char *sw_md_name(int nid)
 	}
 }
 
+static int md_nid_of(const sw_rd *oid)
+{
+	if (rd_is(oid, OID_MD5, sizeof(OID_MD5)))
+		return NID_md5;
+	if (rd_is(oid, OID_SHA1, sizeof(OID_SHA1)))
+		return NID_sha1;
+	if (rd_is(oid, OID_SHA256, sizeof(OID_SHA256)))
+		return NID_sha256;
+	if (rd_is(oid, OID_SHA384, sizeof(OID_SHA384)))
+		return NID_sha384;
+	if (rd_is(oid, OID_SHA512, sizeof(OID_SHA512)))
+		return NID_sha512;
+	return NID_undef;
+}
+
+/* AlgorithmIdentifier ::= SEQUENCE { OID, parameters ANY OPTIONAL } */
+static sw_err read_alg(sw_rd *r, sw_rd *oid)
+{
+	sw_rd seq;
+	if (sw_rd_der_expect(r, SW_DER_SEQUENCE, &seq) || sw_rd_der_expect(&seq, SW_DER_OID, oid))
+		return SW_ERR_BAD_DER;
+	return SW_OK;
+}
+
+/* ---- PKCS#7 / CMS SignedData, walked ------------------------------------ */
+
+typedef struct p7 {
+	sw_rd ctype;    /* encapsulated content type (OID contents) */
+	sw_rd econtent; /* the encapsulated content's TLV; len 0 when absent */
+	sw_rd certs;    /* contents of [0] certificates; len 0 when absent */
+	sw_rd signers;  /* contents of signerInfos */
+} p7;
+
+/* ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT SignedData } */
+static sw_err p7_read(const uint8_t *der, size_t len, p7 *o, size_t *der_len, const char **why)
+{
+	sw_rd r = sw_rd_make(der, len), ci, whole, oid, x0, sd, v, dalgs, encap;
+	uint8_t tag;
+	memset(o, 0, sizeof(*o));
+	*der_len = len;
+	if (sw_rd_der(&r, &tag, &ci, &whole) || tag != SW_DER_SEQUENCE) {
+		*why = "signature is not a DER SEQUENCE";
+		return SW_ERR_BAD_PKCS7;
+	}
+	*der_len = whole.len;
+	if (sw_rd_der_expect(&ci, SW_DER_OID, &oid) ||
+	    !rd_is(&oid, OID_SIGNED_DATA, sizeof(OID_SIGNED_DATA))) {
+		*why = "not PKCS#7 SignedData";
+		return SW_ERR_BAD_PKCS7;
+	}
+	if (sw_rd_der_expect(&ci, TAG_CTX0, &x0) || sw_rd_der_expect(&x0, SW_DER_SEQUENCE, &sd) ||
+	    sw_rd_der_expect(&sd, SW_DER_INTEGER, &v) || sw_rd_der_expect(&sd, SW_DER_SET, &dalgs) ||
+	    sw_rd_der_expect(&sd, SW_DER_SEQUENCE, &encap) ||
+	    sw_rd_der_expect(&encap, SW_DER_OID, &o->ctype)) {
+		*why = "malformed SignedData";
+		return SW_ERR_BAD_PKCS7;
+	}
+	if (sw_rd_left(&encap)) {
+		sw_rd x, inner;
+		if (sw_rd_der_expect(&encap, TAG_CTX0, &x) || sw_rd_der(&x, &tag, &inner, &o->econtent) ||
+		    sw_rd_left(&x) || sw_rd_left(&encap)) {
+			*why = "malformed encapsulated content";
+			return SW_ERR_BAD_PKCS7;
+		}
+	}
+	sw_rd peek = sd;
+	if (sw_rd_der(&peek, &tag, &x0, NULL) == SW_OK && tag == TAG_CTX0) {
+		o->certs = x0;
+		sd = peek;
+	}
+	peek = sd;
+	if (sw_rd_der(&peek, &tag, &x0, NULL) == SW_OK && tag == TAG_CTX1)
+		sd = peek; /* CRLs: not used */
+	if (sw_rd_der_expect(&sd, SW_DER_SET, &o->signers) || sw_rd_left(&sd)) {
+		*why = "malformed signerInfos";
+		return SW_ERR_BAD_PKCS7;
+	}
+	return SW_OK;
+}
+
+typedef struct p7_si {
+	sw_rd issuer;   /* issuer Name TLV (issuerAndSerialNumber) */
+	sw_rd serial;   /* serial INTEGER contents */
+	sw_rd ski;      /* [0] subjectKeyIdentifier, when that is the sid */
+	sw_rd dalg;     /* digestAlgorithm OID */
+	sw_rd attrs;    /* authenticated attributes TLV ([0]); len 0 when absent */
+	sw_rd attrs_in; /* their contents */
+	sw_rd sig;      /* encryptedDigest contents */
+	sw_rd unauth;   /* unauthenticated attribute contents */
+} p7_si;
+
+/* SignerInfo ::= SEQUENCE { version, sid, digestAlgorithm, [0] authAttrs
+ *   OPTIONAL, signatureAlgorithm, signature OCTET STRING, [1] unauthAttrs
+ *   OPTIONAL } */
+static sw_err si_read(sw_rd seq, p7_si *o)
+{
+	sw_rd v, sid, salg;
+	uint8_t tag;
+	memset(o, 0, sizeof(*o));
+	if (sw_rd_der_expect(&seq, SW_DER_INTEGER, &v) || sw_rd_der(&seq, &tag, &sid, NULL))
+		return SW_ERR_BAD_PKCS7;
+	if (tag == SW_DER_SEQUENCE) {
+		sw_rd whole;
+		if (sw_rd_der(&sid, &tag, &v, &whole) || tag != SW_DER_SEQUENCE ||
+		    sw_rd_der_expect(&sid, SW_DER_INTEGER, &o->serial) || sw_rd_left(&sid))
+			return SW_ERR_BAD_PKCS7;
+		o->issuer = whole;
+	} else if (tag == TAG_CTX0_PRIM) {
+		o->ski = sid;
+	} else {
+		return SW_ERR_BAD_PKCS7;
+	}
+	if (read_alg(&seq, &o->dalg))
+		return SW_ERR_BAD_PKCS7;
+	sw_rd peek = seq, whole;
+	if (sw_rd_der(&peek, &tag, &v, &whole) == SW_OK && tag == TAG_CTX0) {
+		o->attrs = whole;
+		o->attrs_in = v;
+		seq = peek;
+	}
+	if (read_alg(&seq, &salg) || sw_rd_der_expect(&seq, SW_DER_OCTET_STRING, &o->sig))
+		return SW_ERR_BAD_PKCS7;
+	if (sw_rd_left(&seq) && (sw_rd_der_expect(&seq, TAG_CTX1, &o->unauth) || sw_rd_left(&seq)))
+		return SW_ERR_BAD_PKCS7;
+	return SW_OK;
+}
+
+/* The one attribute of this type, with exactly one value: *val is the
+ * value's TLV. 0 when present once, -1 when absent, repeated, empty or
+ * multi-valued. Attribute ::= SEQUENCE { type OID, values SET OF ANY } */
+static int attr_single(sw_rd attrs, const uint8_t *oid, size_t n, sw_rd *val)
+{
+	int found = 0;
+	while (sw_rd_left(&attrs)) {
+		sw_rd a, type, vals, content;
+		uint8_t tag;
+		if (sw_rd_der_expect(&attrs, SW_DER_SEQUENCE, &a) ||
+		    sw_rd_der_expect(&a, SW_DER_OID, &type) || sw_rd_der_expect(&a, SW_DER_SET, &vals))
+			return -1;
+		if (!rd_is(&type, oid, n))
+			continue;
+		if (found++ || sw_rd_der(&vals, &tag, &content, val) || sw_rd_left(&vals))
+			return -1;
+	}
+	return found == 1 ? 0 : -1;
+}
+
+/* Certificate ::= SEQUENCE { tbs SEQUENCE { [0] version OPTIONAL, serial
+ * INTEGER, signature AlgorithmIdentifier, issuer Name, validity, subject
+ * Name, ... }, ... }: the spans that identify it. */
+static bool cert_ids(sw_rd cert, sw_rd *serial, sw_rd *issuer, sw_rd *subject)
+{
+	sw_rd c, tbs, x, alg, validity;
+	uint8_t tag;
+	if (sw_rd_der_expect(&cert, SW_DER_SEQUENCE, &c) || sw_rd_der_expect(&c, SW_DER_SEQUENCE, &tbs))
+		return false;
+	sw_rd peek = tbs;
+	if (sw_rd_der(&peek, &tag, &x, NULL) == SW_OK && tag == TAG_CTX0)
+		tbs = peek;
+	return sw_rd_der_expect(&tbs, SW_DER_INTEGER, serial) == SW_OK && read_alg(&tbs, &alg) == SW_OK &&
+	       sw_rd_der(&tbs, &tag, &x, issuer) == SW_OK && tag == SW_DER_SEQUENCE &&
+	       sw_rd_der_expect(&tbs, SW_DER_SEQUENCE, &validity) == SW_OK &&
+	       sw_rd_der(&tbs, &tag, &x, subject) == SW_OK && tag == SW_DER_SEQUENCE;
+}
+
+static bool rd_eq(const sw_rd *a, const sw_rd *b)
+{
+	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+}
+
+/* Iterate the X.509 certificates of a certificates SET (other
+ * CertificateChoices are skipped). */
+static bool next_cert(sw_rd *certs, sw_rd *cert, int *count)
+{
+	while (sw_rd_left(certs) && *count < SW_SIG_MAX_CERTS) {
+		uint8_t tag;
+		sw_rd content;
+		if (sw_rd_der(certs, &tag, &content, cert))
+			return false;
+		if (tag == SW_DER_SEQUENCE) {
+			(*count)++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The certificate a SignerInfo names; *tlv (may be NULL) gets its DER. */
+static X509 *find_signer(sw_rd certs, const p7_si *si, sw_cache *cache, sw_rd *tlv)
+{
+	sw_rd cert, serial, issuer, subject;
+	int count = 0;
+	while (next_cert(&certs, &cert, &count)) {
+		X509 *x = NULL;
+		if (si->issuer.len) {
+			if (cert_ids(cert, &serial, &issuer, &subject) && rd_eq(&serial, &si->serial) &&
+			    rd_eq(&issuer, &si->issuer))
+				x = sw_cache_cert(cache, cert.p, cert.len, NULL);
+		} else {
+			/* sid by subjectKeyIdentifier: the certificate must be parsed. */
+			x = sw_cache_cert(cache, cert.p, cert.len, NULL);
+			const ASN1_OCTET_STRING *k = x ? X509_get0_subject_key_id(x) : NULL;
+			if (!k || (size_t)ASN1_STRING_length(k) != si->ski.len ||
+			    memcmp(ASN1_STRING_get0_data(k), si->ski.p, si->ski.len) != 0) {
+				X509_free(x);
+				x = NULL;
+			}
+		}
+		if (x) {
+			if (tlv)
+				*tlv = cert;
+			return x;
+		}
+	}
+	return NULL;
+}
+
+/* The carried certificate whose subject is x's issuer (and whose key id
+ * matches x's authority key id when both are present); x itself when it is
+ * self-issued. By name and key id only: no signature check is needed to
+ * report it, and the chain is verified separately. */
+static X509 *find_issuer(sw_rd certs, X509 *x, sw_rd xtlv, sw_cache *cache)
+{
+	sw_rd cert, serial, issuer, subject, xs, xi, xsub;
+	int count = 0;
+	X509 *found = NULL;
+	if (cert_ids(xtlv, &xs, &xi, &xsub)) {
+		const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(x);
+		while (!found && next_cert(&certs, &cert, &count)) {
+			if (!cert_ids(cert, &serial, &issuer, &subject) || !rd_eq(&subject, &xi))
+				continue;
+			X509 *c = sw_cache_cert(cache, cert.p, cert.len, NULL);
+			const ASN1_OCTET_STRING *ski = c ? X509_get0_subject_key_id(c) : NULL;
+			if (c && (!aki || !ski || ASN1_OCTET_STRING_cmp(aki, ski) == 0))
+				found = c;
+			else
+				X509_free(c);
+		}
+	}
+	return found;
+}
+
+static STACK_OF(X509) *all_certs(sw_rd certs, sw_cache *cache)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	sw_rd cert;
+	int count = 0;
+	while (sk && next_cert(&certs, &cert, &count)) {
+		X509 *x = sw_cache_cert(cache, cert.p, cert.len, NULL);
+		if (x && !sk_X509_push(sk, x))
+			X509_free(x);
+	}
+	return sk;
+}
+
+/* Verify a SignerInfo over content: messageDigest (exactly one OCTET
+ * STRING) equals the digest of content, and the signature covers the
+ * authenticated attributes as signed (their [0] tag read as SET OF). */
+static bool verify_si(const p7_si *si, X509 *signer, const uint8_t *content, size_t clen, const char **why)
+{
+	const EVP_MD *md = EVP_get_digestbynid(md_nid_of(&si->dalg));
+	if (!md) {
+		*why = "unsupported signer digest algorithm";
+		return false;
+	}
+	if (!si->attrs.len) {
+		*why = "no authenticated attributes";
+		return false;
+	}
+	sw_rd val, dig;
+	if (attr_single(si->attrs_in, OID_PKCS9_MESSAGE_DIGEST, sizeof(OID_PKCS9_MESSAGE_DIGEST), &val) ||
+	    sw_rd_der_expect(&val, SW_DER_OCTET_STRING, &dig) || sw_rd_left(&val)) {
+		*why = "messageDigest attribute missing or not one OCTET STRING";
+		return false;
+	}
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+	if (!EVP_Digest(content, clen, d, &dl, md, NULL) || dig.len != dl || memcmp(dig.p, d, dl)) {
+		*why = "messageDigest does not match the signed content";
+		return false;
+	}
+	/* What was signed is the DER of the attributes as a SET OF: the same
+	 * bytes with the [0] IMPLICIT tag replaced by SET's. */
+	uint8_t *buf = OPENSSL_malloc(si->attrs.len);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_PKEY *pkey = X509_get0_pubkey(signer);
+	bool ok = false;
+	if (buf && ctx && pkey) {
+		memcpy(buf, si->attrs.p, si->attrs.len);
+		buf[0] = SW_DER_SET;
+		ok = EVP_DigestVerifyInit(ctx, NULL, md, NULL, pkey) == 1 &&
+		     EVP_DigestVerify(ctx, si->sig.p, si->sig.len, buf, si->attrs.len) == 1;
+	}
+	if (!ok)
+		*why = "signature does not verify with the signer's key";
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(buf);
+	ERR_clear_error();
+	return ok;
+}
+
+/* The content octets of a TLV (what messageDigest covers). */
+static sw_rd tlv_content(sw_rd tlv)
+{
+	sw_rd c = { 0 };
+	uint8_t tag;
+	if (sw_rd_der(&tlv, &tag, &c, NULL))
+		memset(&c, 0, sizeof(c));
+	return c;
+}
+
+static int64_t time_of(sw_rd tlv, uint8_t want_tag)
+{
+	if (!tlv.len || (want_tag && tlv.p[0] != want_tag) ||
+	    (tlv.p[0] != TAG_UTCTIME && tlv.p[0] != TAG_GENTIME))
+		return SW_TIME_NULL;
+	const uint8_t *p = tlv.p;
+	ASN1_TIME *t = d2i_ASN1_TIME(NULL, &p, (long)tlv.len);
+	int64_t ms;
+	int bad = !t || p != tlv.p + tlv.len || sw_asn1_time_ms(t, &ms);
+	ASN1_TIME_free(t);
+	return bad ? SW_TIME_NULL : ms;
+}
+
+/* SpcIndirectDataContent ::= SEQUENCE { data SpcAttributeTypeAndOptionalValue,
+ *   messageDigest DigestInfo } */
+static sw_err parse_indirect(sw_sig *s, sw_rd tlv)
+{
+	sw_rd seq, data, type, di, algoid, dig;
+	if (sw_rd_der_expect(&tlv, SW_DER_SEQUENCE, &seq) || sw_rd_left(&tlv))
+		return SW_ERR_BAD_DER;
+	if (sw_rd_der_expect(&seq, SW_DER_SEQUENCE, &data) || sw_rd_der_expect(&data, SW_DER_OID, &type))
+		return SW_ERR_BAD_DER;
+	if (!rd_is(&type, OID_SPC_PE_IMAGE_DATA, sizeof(OID_SPC_PE_IMAGE_DATA)) &&
+	    !rd_is(&type, OID_MS_CODE_IND, sizeof(OID_MS_CODE_IND)))
+		return SW_ERR_UNSUPPORTED; /* not a PE image's signature (CAB, catalog, ...) */
+	if (sw_rd_der_expect(&seq, SW_DER_SEQUENCE, &di) || read_alg(&di, &algoid) ||
+	    sw_rd_der_expect(&di, SW_DER_OCTET_STRING, &dig))
+		return SW_ERR_BAD_DER;
+	int nid = md_nid_of(&algoid);
+	const EVP_MD *md = EVP_get_digestbynid(nid);
+	if (!md)
+		return SW_ERR_UNSUPPORTED;
+	if ((size_t)EVP_MD_get_size(md) != dig.len || dig.len > SW_DIGEST_MAX)
+		return SW_ERR_BAD_DER; /* the digest must have the algorithm's length */
+	s->md_nid = nid;
+	memcpy(s->digest, dig.p, dig.len);
+	s->digest_len = dig.len;
+	return SW_OK;
+}
+
+/* PKCS#9 countersignature: a SignerInfo over our signature value, signed
+ * by a certificate of the outer SignedData; its time is signingTime. */
+static void parse_pkcs9(sw_sig *s, const p7_si *outer, sw_rd val, sw_rd certs, const sw_auth_opts *o)
+{
+	sw_rd seq;
+	p7_si cs;
+	s->cs_kind = SW_CS_PKCS9;
+	if (sw_rd_der_expect(&val, SW_DER_SEQUENCE, &seq) || si_read(seq, &cs))
+		return;
+	sw_rd st;
+	if (cs.attrs.len &&
+	    !attr_single(cs.attrs_in, OID_PKCS9_SIGNING_TIME, sizeof(OID_PKCS9_SIGNING_TIME), &st))
+		s->cs_time = time_of(st, 0);
+	if (!o->verify)
+		return;
+	s->cs_signer = find_signer(certs, &cs, o->cache, NULL);
+	const char *why = NULL;
+	s->cs_ok = s->cs_signer && s->cs_time != SW_TIME_NULL &&
+	           verify_si(&cs, s->cs_signer, outer->sig.p, outer->sig.len, &why);
+	s->cs_certs = all_certs(certs, o->cache);
+}
+
+/* RFC 3161 token (Microsoft's unauthenticated attribute): a SignedData of
+ * a TSTInfo whose message imprint is the digest of our signature value.
+ * TSTInfo ::= SEQUENCE { version, policy, messageImprint SEQUENCE {
+ *   hashAlgorithm, hashedMessage OCTET STRING }, serialNumber, genTime
+ *   GeneralizedTime, ... } */
+static void parse_rfc3161(sw_sig *s, const p7_si *outer, sw_rd val, const sw_auth_opts *o)
+{
+	p7 tok;
+	size_t dl;
+	const char *why = NULL;
+	s->cs_kind = SW_CS_RFC3161;
+	if (p7_read(val.p, val.len, &tok, &dl, &why) ||
+	    !rd_is(&tok.ctype, OID_CT_TSTINFO, sizeof(OID_CT_TSTINFO)) || !tok.econtent.len ||
+	    tok.econtent.p[0] != SW_DER_OCTET_STRING)
+		return;
+	sw_rd tst_der = tlv_content(tok.econtent), tst, x, mi, malg, mval, gt;
+	uint8_t tag;
+	sw_rd walk = tst_der;
+	if (sw_rd_der_expect(&walk, SW_DER_SEQUENCE, &tst) || sw_rd_der_expect(&tst, SW_DER_INTEGER, &x) ||
+	    sw_rd_der_expect(&tst, SW_DER_OID, &x) || sw_rd_der_expect(&tst, SW_DER_SEQUENCE, &mi) ||
+	    read_alg(&mi, &malg) || sw_rd_der_expect(&mi, SW_DER_OCTET_STRING, &mval) ||
+	    sw_rd_der_expect(&tst, SW_DER_INTEGER, &x) || sw_rd_der(&tst, &tag, &x, &gt))
+		return;
+	s->cs_time = time_of(gt, TAG_GENTIME);
+	if (!o->verify || s->cs_time == SW_TIME_NULL)
+		return;
+	const EVP_MD *imd = EVP_get_digestbynid(md_nid_of(&malg));
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	if (!imd || !EVP_Digest(outer->sig.p, outer->sig.len, d, &n, imd, NULL) || mval.len != n ||
+	    memcmp(mval.p, d, n))
+		return; /* the token stamps something else */
+	sw_rd sis = tok.signers, si_seq, ct;
+	p7_si tsi;
+	if (sw_rd_der_expect(&sis, SW_DER_SEQUENCE, &si_seq) || sw_rd_left(&sis) || si_read(si_seq, &tsi))
+		return; /* exactly one SignerInfo */
+	/* CMS: the signed contentType must be the eContentType. */
+	if (attr_single(tsi.attrs_in, OID_PKCS9_CONTENT_TYPE, sizeof(OID_PKCS9_CONTENT_TYPE), &val) ||
+	    sw_rd_der_expect(&val, SW_DER_OID, &ct) || !rd_is(&ct, OID_CT_TSTINFO, sizeof(OID_CT_TSTINFO)))
+		return;
+	s->cs_signer = find_signer(tok.certs, &tsi, o->cache, NULL);
+	s->cs_ok = s->cs_signer && verify_si(&tsi, s->cs_signer, tst_der.p, tst_der.len, &why);
+	s->cs_certs = all_certs(tok.certs, o->cache);
+}
+
+static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth, const sw_auth_opts *o,
+                        sw_sigs *sigs);
+
+/* Countersignature first (it belongs to s), then nested signatures, each
+ * value of each nested-signature attribute, depth-first. */
+static void parse_unauth(sw_sig *s, const p7_si *si, sw_rd certs, size_t entry, int depth,
+                         const sw_auth_opts *o, sw_sigs *sigs)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		sw_rd attrs = si->unauth;
+		while (sw_rd_left(&attrs)) {
+			sw_rd a, type, vals, v, content;
+			uint8_t tag;
+			if (sw_rd_der_expect(&attrs, SW_DER_SEQUENCE, &a) ||
+			    sw_rd_der_expect(&a, SW_DER_OID, &type) ||
+			    sw_rd_der_expect(&a, SW_DER_SET, &vals))
+				return;
+			if (pass == 0 && s->cs_kind == SW_CS_NONE) {
+				if (sw_rd_der(&vals, &tag, &content, &v))
+					continue;
+				if (rd_is(&type, OID_MS_RFC3161_TS, sizeof(OID_MS_RFC3161_TS)))
+					parse_rfc3161(s, si, v, o);
+				else if (rd_is(&type, OID_PKCS9_COUNTERSIG, sizeof(OID_PKCS9_COUNTERSIG)))
+					parse_pkcs9(s, si, v, certs, o);
+				continue;
+			}
+			if (pass == 0 || !rd_is(&type, OID_SPC_NESTED_SIG, sizeof(OID_SPC_NESTED_SIG)))
+				continue;
+			while (sw_rd_left(&vals)) {
+				if (sw_rd_der(&vals, &tag, &content, &v))
+					break;
+				if (depth + 1 > SW_SIG_MAX_DEPTH || sigs->n >= SW_SIG_MAX_COUNT) {
+					sigs->limit_hit = true;
+					continue;
+				}
+				parse_one(v.p, v.len, entry, depth + 1, o, sigs);
+			}
+		}
+	}
+}
+
 static void set_why(sw_sig *s, sw_err e, const char *msg)
 {
 	if (s->err == SW_OK)
@@ -48,255 +523,8 @@ static void set_why(sw_sig *s, sw_err e, const char *msg)
 		snprintf(s->why, sizeof(s->why), "%s", msg);
 }
 
-/* The one attribute with this NID, with exactly one value of type `type`;
- * NULL if absent, repeated, multi-valued or of another type. */
-static ASN1_TYPE *single_attr(const STACK_OF(X509_ATTRIBUTE) *attrs, int nid, int type)
-{
-	int idx = X509at_get_attr_by_NID(attrs, nid, -1);
-	if (idx < 0 || X509at_get_attr_by_NID(attrs, nid, idx) >= 0)
-		return NULL;
-	X509_ATTRIBUTE *a = X509at_get_attr(attrs, idx);
-	if (!a || X509_ATTRIBUTE_count(a) != 1)
-		return NULL;
-	ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(a, 0);
-	return t && ASN1_TYPE_get(t) == type ? t : NULL;
-}
-
-static int md_of(const EVP_MD *md, const uint8_t *p, size_t n, uint8_t *out, unsigned *outlen)
-{
-	return EVP_Digest(p, n, out, outlen, md, NULL);
-}
-
-/* Verify a SignerInfo over `content` with a certificate from `certs`:
- * messageDigest (an OCTET STRING, checked) equals the digest of content,
- * and the signature covers the DER of the authenticated attributes.
- * Returns 1 when it verifies; 0 with *why set otherwise. */
-static int verify_signer_info(PKCS7_SIGNER_INFO *si, STACK_OF(X509) *certs, const uint8_t *content,
-                              size_t clen, X509 **signer_out, const char **why)
-{
-	X509 *signer = NULL;
-	if (si->issuer_and_serial && certs)
-		signer = X509_find_by_issuer_and_serial(certs, si->issuer_and_serial->issuer,
-		                                        si->issuer_and_serial->serial);
-	*signer_out = signer;
-	if (!signer) {
-		*why = "signer certificate not carried in the signature";
-		return 0;
-	}
-	const EVP_MD *md = EVP_get_digestbyobj(si->digest_alg ? si->digest_alg->algorithm : NULL);
-	if (!md || !sw_md_name(EVP_MD_get_type(md))) {
-		*why = "unsupported signer digest algorithm";
-		return 0;
-	}
-	STACK_OF(X509_ATTRIBUTE) *attrs = si->auth_attr;
-	if (sk_X509_ATTRIBUTE_num(attrs) <= 0) {
-		*why = "no authenticated attributes";
-		return 0;
-	}
-	ASN1_TYPE *mdattr = single_attr(attrs, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING);
-	if (!mdattr) {
-		*why = "messageDigest attribute missing or not one OCTET STRING";
-		return 0;
-	}
-	uint8_t dig[EVP_MAX_MD_SIZE];
-	unsigned dlen = 0;
-	if (!md_of(md, content, clen, dig, &dlen)) {
-		*why = "digest failed";
-		return 0;
-	}
-	const ASN1_OCTET_STRING *want = mdattr->value.octet_string;
-	if ((unsigned)ASN1_STRING_length(want) != dlen || memcmp(ASN1_STRING_get0_data(want), dig, dlen)) {
-		*why = "messageDigest does not match the signed content";
-		return 0;
-	}
-	uint8_t *abuf = NULL;
-	int alen = ASN1_item_i2d((ASN1_VALUE *)attrs, &abuf, ASN1_ITEM_rptr(PKCS7_ATTR_VERIFY));
-	if (alen <= 0) {
-		*why = "authenticated attributes do not encode";
-		return 0;
-	}
-	EVP_PKEY *pkey = X509_get0_pubkey(signer);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = 0;
-	if (pkey && ctx && EVP_DigestVerifyInit(ctx, NULL, md, NULL, pkey) == 1 && si->enc_digest &&
-	    EVP_DigestVerify(ctx, ASN1_STRING_get0_data(si->enc_digest),
-	                     (size_t)ASN1_STRING_length(si->enc_digest), abuf, (size_t)alen) == 1)
-		ok = 1;
-	else
-		*why = "signature does not verify with the signer's key";
-	EVP_MD_CTX_free(ctx);
-	OPENSSL_free(abuf);
-	return ok;
-}
-
-/* SpcIndirectDataContent ::= SEQUENCE { data SpcAttributeTypeAndOptionalValue,
- *   messageDigest DigestInfo }, walked with the bounded reader. */
-static sw_err parse_indirect(sw_sig *s, const uint8_t *p, size_t n)
-{
-	sw_rd r = sw_rd_make(p, n), seq, data, type, di, alg, algoid, dig;
-	if (sw_rd_der_expect(&r, SW_DER_SEQUENCE, &seq) || sw_rd_left(&r) != 0)
-		return SW_ERR_BAD_DER;
-	if (sw_rd_der_expect(&seq, SW_DER_SEQUENCE, &data) || sw_rd_der_expect(&data, SW_DER_OID, &type))
-		return SW_ERR_BAD_DER;
-	if (type.len != sizeof(OID_SPC_PE_IMAGE_DATA) ||
-	    (memcmp(type.p, OID_SPC_PE_IMAGE_DATA, type.len) != 0 &&
-	     memcmp(type.p, OID_MS_CODE_IND, type.len) != 0))
-		return SW_ERR_UNSUPPORTED; /* not a PE image's signature (CAB, catalog, ...) */
-	if (sw_rd_der_expect(&seq, SW_DER_SEQUENCE, &di) || sw_rd_der_expect(&di, SW_DER_SEQUENCE, &alg) ||
-	    sw_rd_der_expect(&alg, SW_DER_OID, &algoid) || sw_rd_der_expect(&di, SW_DER_OCTET_STRING, &dig))
-		return SW_ERR_BAD_DER;
-	const uint8_t *op = algoid.p;
-	/* Build an ASN1_OBJECT from the bytes we already checked. */
-	uint8_t tmp[64];
-	if (algoid.len + 2 > sizeof(tmp) || algoid.len > 127)
-		return SW_ERR_BAD_DER;
-	tmp[0] = SW_DER_OID;
-	tmp[1] = (uint8_t)algoid.len;
-	memcpy(tmp + 2, op, algoid.len);
-	const uint8_t *tp = tmp;
-	ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &tp, (long)algoid.len + 2);
-	int nid = obj ? OBJ_obj2nid(obj) : NID_undef;
-	ASN1_OBJECT_free(obj);
-	if (!sw_md_name(nid))
-		return SW_ERR_UNSUPPORTED;
-	const EVP_MD *md = EVP_get_digestbynid(nid);
-	if (!md || (size_t)EVP_MD_get_size(md) != dig.len || dig.len > SW_DIGEST_MAX)
-		return SW_ERR_BAD_DER; /* digest length must be the algorithm's */
-	s->md_nid = nid;
-	memcpy(s->digest, dig.p, dig.len);
-	s->digest_len = dig.len;
-	return SW_OK;
-}
-
-static int64_t asn1_time_ms(const ASN1_TIME *t)
-{
-	int64_t ms;
-	return sw_asn1_time_ms(t, &ms) ? SW_TIME_NULL : ms;
-}
-
-/* PKCS#9 countersignature: a SignerInfo over our encryptedDigest. */
-static void parse_pkcs9(sw_sig *s, PKCS7_SIGNER_INFO *si, ASN1_TYPE *val)
-{
-	if (ASN1_TYPE_get(val) != V_ASN1_SEQUENCE)
-		return;
-	const uint8_t *p = ASN1_STRING_get0_data(val->value.sequence);
-	long n = ASN1_STRING_length(val->value.sequence);
-	PKCS7_SIGNER_INFO *cs = d2i_PKCS7_SIGNER_INFO(NULL, &p, n);
-	if (!cs)
-		return;
-	s->cs_kind = SW_CS_PKCS9;
-	ASN1_TYPE *st = single_attr(cs->auth_attr, NID_pkcs9_signingTime, V_ASN1_UTCTIME);
-	if (!st)
-		st = single_attr(cs->auth_attr, NID_pkcs9_signingTime, V_ASN1_GENERALIZEDTIME);
-	if (st)
-		s->cs_time = asn1_time_ms((const ASN1_TIME *)st->value.asn1_string);
-	const char *why = NULL;
-	STACK_OF(X509) *certs = s->p7->d.sign->cert;
-	s->cs_ok = st && s->cs_time != SW_TIME_NULL &&
-	           verify_signer_info(cs, certs, ASN1_STRING_get0_data(si->enc_digest),
-	                              (size_t)ASN1_STRING_length(si->enc_digest), &s->cs_signer, &why);
-	s->cs_certs = certs;
-	PKCS7_SIGNER_INFO_free(cs);
-}
-
-/* RFC 3161 token (Microsoft's unauthenticated attribute): a SignedData of a
- * TSTInfo whose message imprint is the digest of our encryptedDigest. The
- * CMS API reads it (tokens may carry non-X.509 certificate choices) and
- * verifies it; CMS_verify is not affected by CVE-2026-45447. */
-static void parse_rfc3161(sw_sig *s, PKCS7_SIGNER_INFO *si, ASN1_TYPE *val)
-{
-	if (ASN1_TYPE_get(val) != V_ASN1_SEQUENCE)
-		return;
-	s->cs_kind = SW_CS_RFC3161;
-	const uint8_t *p = ASN1_STRING_get0_data(val->value.sequence);
-	long n = ASN1_STRING_length(val->value.sequence);
-	CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, n);
-	if (!cms)
-		return;
-	s->cs_cms = cms;
-	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
-	    !oid_is(CMS_get0_eContentType(cms), OID_CT_TSTINFO, sizeof(OID_CT_TSTINFO)))
-		return;
-	ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
-	if (!pos || !*pos || ASN1_STRING_type(*pos) != V_ASN1_OCTET_STRING)
-		return;
-	const uint8_t *tp = ASN1_STRING_get0_data(*pos);
-	long tlen = ASN1_STRING_length(*pos);
-	TS_TST_INFO *tst = d2i_TS_TST_INFO(NULL, &tp, tlen);
-	if (!tst)
-		return;
-	const ASN1_GENERALIZEDTIME *gt = TS_TST_INFO_get_time(tst);
-	if (gt && ASN1_STRING_type(gt) == V_ASN1_GENERALIZEDTIME)
-		s->cs_time = asn1_time_ms(gt);
-	/* Imprint: digest of our signature value with the token's algorithm. */
-	int imprint_ok = 0;
-	TS_MSG_IMPRINT *mi = TS_TST_INFO_get_msg_imprint(tst);
-	X509_ALGOR *ia = mi ? TS_MSG_IMPRINT_get_algo(mi) : NULL;
-	ASN1_OCTET_STRING *iv = mi ? TS_MSG_IMPRINT_get_msg(mi) : NULL;
-	const EVP_MD *imd = ia ? EVP_get_digestbyobj(ia->algorithm) : NULL;
-	if (imd && iv && sw_md_name(EVP_MD_get_type(imd))) {
-		uint8_t d[EVP_MAX_MD_SIZE];
-		unsigned dl = 0;
-		if (md_of(imd, ASN1_STRING_get0_data(si->enc_digest),
-		          (size_t)ASN1_STRING_length(si->enc_digest), d, &dl) &&
-		    (unsigned)ASN1_STRING_length(iv) == dl && memcmp(ASN1_STRING_get0_data(iv), d, dl) == 0)
-			imprint_ok = 1;
-	}
-	TS_TST_INFO_free(tst);
-	s->cs_certs_owned = CMS_get1_certs(cms);
-	s->cs_certs = s->cs_certs_owned;
-	if (!imprint_ok || s->cs_time == SW_TIME_NULL ||
-	    sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1)
-		return;
-	/* Signature and content digest only; the TSA chain is judged with
-	 * the trust store later, at the token's own time. */
-	if (CMS_verify(cms, s->cs_certs_owned, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) ==
-	    1) {
-		STACK_OF(X509) *signers = CMS_get0_signers(cms);
-		s->cs_signer = sk_X509_num(signers) == 1 ? sk_X509_value(signers, 0) : NULL;
-		s->cs_ok = s->cs_signer != NULL;
-		sk_X509_free(signers);
-	}
-	ERR_clear_error();
-}
-
-static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth, sw_sigs *sigs);
-
-static void parse_unauth(sw_sig *s, PKCS7_SIGNER_INFO *si, size_t entry, int depth, sw_sigs *sigs)
-{
-	STACK_OF(X509_ATTRIBUTE) *ua = si->unauth_attr;
-	int n = sk_X509_ATTRIBUTE_num(ua);
-	/* Countersignature first (it belongs to s), then nested signatures. */
-	for (int i = 0; i < n && s->cs_kind == SW_CS_NONE; i++) {
-		X509_ATTRIBUTE *a = sk_X509_ATTRIBUTE_value(ua, i);
-		const ASN1_OBJECT *o = X509_ATTRIBUTE_get0_object(a);
-		if (X509_ATTRIBUTE_count(a) < 1)
-			continue;
-		if (oid_is(o, OID_MS_RFC3161_TS, sizeof(OID_MS_RFC3161_TS)))
-			parse_rfc3161(s, si, X509_ATTRIBUTE_get0_type(a, 0));
-		else if (oid_is(o, OID_PKCS9_COUNTERSIG, sizeof(OID_PKCS9_COUNTERSIG)))
-			parse_pkcs9(s, si, X509_ATTRIBUTE_get0_type(a, 0));
-	}
-	for (int i = 0; i < n; i++) {
-		X509_ATTRIBUTE *a = sk_X509_ATTRIBUTE_value(ua, i);
-		if (!oid_is(X509_ATTRIBUTE_get0_object(a), OID_SPC_NESTED_SIG, sizeof(OID_SPC_NESTED_SIG)))
-			continue;
-		int nv = X509_ATTRIBUTE_count(a);
-		for (int j = 0; j < nv; j++) {
-			ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(a, j);
-			if (ASN1_TYPE_get(t) != V_ASN1_SEQUENCE)
-				continue;
-			if (depth + 1 > SW_SIG_MAX_DEPTH || sigs->n >= SW_SIG_MAX_COUNT) {
-				sigs->limit_hit = true;
-				continue;
-			}
-			parse_one(ASN1_STRING_get0_data(t->value.sequence),
-			          (size_t)ASN1_STRING_length(t->value.sequence), entry, depth + 1, sigs);
-		}
-	}
-}
-
-static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth, sw_sigs *sigs)
+static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth, const sw_auth_opts *o,
+                        sw_sigs *sigs)
 {
 	if (sigs->n >= SW_SIG_MAX_COUNT) {
 		sigs->limit_hit = true;
@@ -308,97 +536,79 @@ static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth,
 	s->depth = depth;
 	s->cs_time = SW_TIME_NULL;
 	s->md_nid = NID_undef;
-
-	/* Our own TLV walk first: DER only, and we learn its exact length. */
-	sw_rd r = sw_rd_make(der, len), content, whole;
-	uint8_t tag;
+	s->der_len = len;
 	if (len == 0) {
 		set_why(s, SW_ERR_BAD_PKCS7, "entry holds no signature bytes");
 		return SW_OK;
 	}
-	if (sw_rd_der(&r, &tag, &content, &whole) || tag != SW_DER_SEQUENCE) {
-		set_why(s, SW_ERR_BAD_PKCS7, "signature is not a DER SEQUENCE");
-		s->der_len = len;
+	p7 sd;
+	const char *why = NULL;
+	sw_err e = p7_read(der, len, &sd, &s->der_len, &why);
+	if (e) {
+		set_why(s, e, why);
 		return SW_OK;
 	}
-	s->der_len = whole.len;
-	const uint8_t *p = der;
-	s->p7 = d2i_PKCS7(NULL, &p, (long)whole.len);
-	if (!s->p7 || p != der + whole.len) {
-		set_why(s, SW_ERR_BAD_PKCS7, "not a PKCS#7 ContentInfo");
-		return SW_OK;
-	}
-	if (!PKCS7_type_is_signed(s->p7) || !s->p7->d.sign || !s->p7->d.sign->contents) {
-		set_why(s, SW_ERR_BAD_PKCS7, "not PKCS#7 SignedData");
-		return SW_OK;
-	}
-	PKCS7_SIGNED *sd = s->p7->d.sign;
-	if (!oid_is(sd->contents->type, OID_SPC_INDIRECT_DATA, sizeof(OID_SPC_INDIRECT_DATA))) {
+	s->parsed = true;
+	if (!rd_is(&sd.ctype, OID_SPC_INDIRECT_DATA, sizeof(OID_SPC_INDIRECT_DATA)) || !sd.econtent.len) {
 		set_why(s, SW_ERR_BAD_PKCS7, "content is not SpcIndirectDataContent");
 		return SW_OK;
 	}
-	ASN1_TYPE *ct = sd->contents->d.other;
-	if (!ct || ASN1_TYPE_get(ct) != V_ASN1_SEQUENCE) {
-		set_why(s, SW_ERR_BAD_PKCS7, "SpcIndirectDataContent is not a SEQUENCE");
-		return SW_OK;
-	}
-	const uint8_t *cp = ASN1_STRING_get0_data(ct->value.sequence);
-	size_t cn = (size_t)ASN1_STRING_length(ct->value.sequence);
-	sw_err e = parse_indirect(s, cp, cn);
-	if (e) {
+	e = parse_indirect(s, sd.econtent);
+	if (e) /* keep going: the signer is still worth reporting */
 		set_why(s, e,
 		        e == SW_ERR_UNSUPPORTED ? "unsupported content or digest algorithm"
 		                                : "malformed SpcIndirectDataContent");
-		/* keep going: the signer is still worth reporting */
-	}
-	STACK_OF(PKCS7_SIGNER_INFO) *sis = PKCS7_get_signer_info(s->p7);
-	if (sk_PKCS7_SIGNER_INFO_num(sis) != 1) {
+	sw_rd sis = sd.signers, si_seq;
+	p7_si si;
+	if (sw_rd_der_expect(&sis, SW_DER_SEQUENCE, &si_seq) || sw_rd_left(&sis)) {
 		set_why(s, SW_ERR_BAD_PKCS7, "Authenticode requires exactly one SignerInfo");
 		return SW_OK;
 	}
-	PKCS7_SIGNER_INFO *si = sk_PKCS7_SIGNER_INFO_value(sis, 0);
-	/* Authenticode signs the SEQUENCE's contents, without its tag and length. */
-	sw_rd cr = sw_rd_make(cp, cn), inner;
-	const char *why = NULL;
-	/* The signed contentType attribute must name what the content is. */
-	ASN1_TYPE *cty = single_attr(si->auth_attr, NID_pkcs9_contentType, V_ASN1_OBJECT);
-	if (si->issuer_and_serial)
-		s->signer = X509_find_by_issuer_and_serial(sd->cert, si->issuer_and_serial->issuer,
-		                                           si->issuer_and_serial->serial);
-	if (!s->signer) {
-		why = "signer certificate not carried in the signature";
-	} else if (sw_rd_der_expect(&cr, SW_DER_SEQUENCE, &inner) != SW_OK) {
-		why = "content is not DER";
-	} else {
-		s->sig_ok = verify_signer_info(si, sd->cert, inner.p, inner.len, &s->signer, &why) && !e;
-		if (s->sig_ok && (!cty || !oid_is(cty->value.object, OID_SPC_INDIRECT_DATA,
-		                                  sizeof(OID_SPC_INDIRECT_DATA)))) {
-			s->sig_ok = false;
-			why = "contentType attribute missing or not SpcIndirectDataContent";
-		}
+	if (si_read(si_seq, &si)) {
+		set_why(s, SW_ERR_BAD_PKCS7, "malformed SignerInfo");
+		return SW_OK;
 	}
-	if (!s->signer)
-		set_why(s, SW_ERR_BAD_PKCS7, why ? why : "signer certificate missing");
-	else if (!s->sig_ok && why && !s->why[0])
-		snprintf(s->why, sizeof(s->why), "%s", why);
-	if (s->signer)
-		s->issuer = sw_x509_find_issuer(sd->cert, s->signer);
-	if (si->enc_digest)
-		parse_unauth(s, si, entry, depth, sigs);
+	sw_rd signer_tlv;
+	s->signer = find_signer(sd.certs, &si, o->cache, &signer_tlv);
+	if (!s->signer) {
+		set_why(s, SW_ERR_BAD_PKCS7, "signer certificate not carried in the signature");
+		return SW_OK;
+	}
+	s->issuer = find_issuer(sd.certs, s->signer, signer_tlv, o->cache);
+	if (o->verify) {
+		sw_rd val, ct;
+		if (!verify_si(&si, s->signer, tlv_content(sd.econtent).p, tlv_content(sd.econtent).len,
+		               &why))
+			set_why(s, SW_OK, why);
+		else if (attr_single(si.attrs_in, OID_PKCS9_CONTENT_TYPE, sizeof(OID_PKCS9_CONTENT_TYPE),
+		                     &val) ||
+		         sw_rd_der_expect(&val, SW_DER_OID, &ct) ||
+		         !rd_is(&ct, OID_SPC_INDIRECT_DATA, sizeof(OID_SPC_INDIRECT_DATA)))
+			set_why(s, SW_OK, "contentType attribute missing or not SpcIndirectDataContent");
+		else
+			s->sig_ok = !e;
+		s->certs = all_certs(sd.certs, o->cache);
+	}
+	if (si.sig.len)
+		parse_unauth(s, &si, sd.certs, entry, depth, o, sigs);
 	return SW_OK;
 }
 
-sw_err sw_authenticode_parse(const uint8_t *der, size_t len, size_t entry, sw_sigs *sigs)
+sw_err sw_authenticode_parse(const uint8_t *der, size_t len, size_t entry, const sw_auth_opts *o,
+                             sw_sigs *sigs)
 {
-	return parse_one(der, len, entry, 0, sigs);
+	return parse_one(der, len, entry, 0, o, sigs);
 }
 
 void sw_sigs_free(sw_sigs *sigs)
 {
 	for (size_t i = 0; i < sigs->n; i++) {
-		PKCS7_free(sigs->v[i].p7);
-		CMS_ContentInfo_free(sigs->v[i].cs_cms);
-		sk_X509_pop_free(sigs->v[i].cs_certs_owned, X509_free);
+		sw_sig *s = &sigs->v[i];
+		X509_free(s->signer);
+		X509_free(s->issuer);
+		X509_free(s->cs_signer);
+		sk_X509_pop_free(s->certs, X509_free);
+		sk_X509_pop_free(s->cs_certs, X509_free);
 	}
 	sigs->n = 0;
 }

@@ -1,7 +1,13 @@
-/* signwatch: Authenticode SignedData (PKCS#7) through OpenSSL, checked the
- * way a careful verifier does: every ASN.1 type is checked here, not
- * trusted to OpenSSL's convenience functions (CVE-2026-22796), and
- * PKCS7_verify is never called (CVE-2026-45447). */
+/* signwatch: Authenticode SignedData, walked with our bounded DER reader
+ * and checked the way a careful verifier does.
+ *
+ * OpenSSL parses only the certificates (each once per thread, through
+ * sw_cache) and does the cryptography (digests, EVP_DigestVerify, chain
+ * building). The PKCS#7/CMS structure is walked here: every tag and every
+ * ASN.1 type is checked by us, so nothing trusts an attribute's type
+ * (CVE-2026-22796), and PKCS7_verify is never called (CVE-2026-45447).
+ * Walking it ourselves is also what makes a small file cheap: OpenSSL
+ * 3.0's d2i_PKCS7 decodes every certificate's public key every time. */
 #ifndef SW_AUTHENTICODE_H
 #define SW_AUTHENTICODE_H
 
@@ -9,14 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <openssl/cms.h>
-#include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 
+#include "certcache.h"
 #include "sw_error.h"
 
 #define SW_SIG_MAX_DEPTH 4  /* nesting levels followed */
 #define SW_SIG_MAX_COUNT 32 /* signatures per file */
+#define SW_SIG_MAX_CERTS 64 /* certificates per SignedData considered */
 #define SW_DIGEST_MAX 64
 
 typedef enum sw_cs_kind { SW_CS_NONE = 0, SW_CS_PKCS9, SW_CS_RFC3161 } sw_cs_kind;
@@ -27,23 +33,21 @@ typedef struct sw_sig {
 	sw_err err;     /* SW_OK, or why it could not be read */
 	char why[160];  /* detail for err, or for !sig_ok */
 	size_t der_len; /* length of the DER of this ContentInfo */
+	bool parsed;    /* the SignedData structure was readable */
 
-	PKCS7 *p7;    /* owned */
-	X509 *signer; /* borrowed from p7's certificates */
-	X509 *issuer; /* borrowed; NULL when not carried */
-	int md_nid;   /* Authenticode digest algorithm (NID) */
+	X509 *signer;          /* owned reference */
+	X509 *issuer;          /* owned reference; NULL when not carried */
+	STACK_OF(X509) *certs; /* owned: every certificate carried (full mode) */
+	int md_nid;            /* Authenticode digest algorithm (NID) */
 	uint8_t digest[SW_DIGEST_MAX];
 	size_t digest_len;
 	bool sig_ok; /* signature verifies and covers the content */
 
 	sw_cs_kind cs_kind;
-	int64_t cs_time;                /* ms, SW_TIME_NULL when none */
-	bool cs_ok;                     /* countersignature verifies over our signature */
-	CMS_ContentInfo *cs_cms;        /* owned: the RFC 3161 token (CMS parses its
-	                           * CertificateChoices, PKCS7 does not) */
-	STACK_OF(X509) *cs_certs_owned; /* owned: the token's certificates */
-	X509 *cs_signer;                /* borrowed: the TSA / countersigner certificate */
-	STACK_OF(X509) *cs_certs;       /* borrowed: certificates to build its chain */
+	int64_t cs_time;          /* ms, SW_TIME_NULL when none */
+	bool cs_ok;               /* countersignature verifies over our signature */
+	X509 *cs_signer;          /* owned: the TSA / countersigner certificate */
+	STACK_OF(X509) *cs_certs; /* owned: certificates to build its chain */
 } sw_sig;
 
 typedef struct sw_sigs {
@@ -52,11 +56,17 @@ typedef struct sw_sigs {
 	bool limit_hit; /* signatures beyond the caps were ignored */
 } sw_sigs;
 
+typedef struct sw_auth_opts {
+	bool verify;     /* false: identity only (no signature checks, no chains) */
+	sw_cache *cache; /* may be NULL */
+} sw_auth_opts;
+
 /* Parse one entry's DER (len bytes; trailing slack allowed and measured in
  * der_len) into sigs: the entry's signature, then its nested signatures
  * depth-first. Each appended sw_sig carries its own verdict in err;
  * returns SW_ERR_LIMIT only when no room was left at all. */
-sw_err sw_authenticode_parse(const uint8_t *der, size_t len, size_t entry, sw_sigs *sigs);
+sw_err sw_authenticode_parse(const uint8_t *der, size_t len, size_t entry, const sw_auth_opts *o,
+                             sw_sigs *sigs);
 
 void sw_sigs_free(sw_sigs *sigs);
 

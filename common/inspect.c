@@ -110,7 +110,7 @@ static sw_err read_table(scan *s)
 	return SW_OK;
 }
 
-static void parse_sigs(scan *s)
+static void parse_sigs(scan *s, const sw_inspect_opts *o)
 {
 	if (!s->table)
 		return;
@@ -123,10 +123,11 @@ static void parse_sigs(scan *s)
 		size_t len;
 		sw_pe_entry_blob(&s->pe, i, s->table, &der, &len);
 		size_t first = s->sigs.n;
-		if (sw_authenticode_parse(der, len, i, &s->sigs) == SW_ERR_LIMIT)
+		sw_auth_opts ao = { .verify = !o->signer_only, .cache = o->cache };
+		if (sw_authenticode_parse(der, len, i, &ao, &s->sigs) == SW_ERR_LIMIT)
 			break;
 		if (s->sigs.n > first) {
-			if (s->sigs.v[first].err == SW_ERR_BAD_PKCS7 && !s->sigs.v[first].p7)
+			if (!s->sigs.v[first].parsed)
 				s->pe.anomalies |= SW_ANOM_BAD_SIGNATURE_BLOB;
 			sw_pe_check_entry_slack(&s->pe, i, s->table, s->sigs.v[first].der_len);
 		}
@@ -308,11 +309,11 @@ static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r, c
 		if (g->cs_ok && g->cs_signer && g->cs_time != SW_TIME_NULL) {
 			bool ms;
 			char tw[160];
-			if (sw_trust_verify(o->trust, g->cs_signer, g->cs_certs, g->cs_time,
+			if (sw_trust_verify(o->trust, o->cache, g->cs_signer, g->cs_certs, g->cs_time,
 			                    SW_USAGE_TIMESTAMPING, &ms, tw, sizeof(tw)))
 				at = g->cs_time;
 		}
-		trusted = sw_trust_verify(o->trust, g->signer, g->p7->d.sign->cert, at, SW_USAGE_CODE_SIGNING,
+		trusted = sw_trust_verify(o->trust, o->cache, g->signer, g->certs, at, SW_USAGE_CODE_SIGNING,
 		                          &root_ms, why, sizeof(why));
 	}
 	r->is_trusted = trusted ? SW_YES : SW_NO;
@@ -345,7 +346,7 @@ sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs,
 			snprintf(why, whylen, "cannot read the certificate table: %s", sw_err_str(e));
 	}
 	if (!e) {
-		parse_sigs(s);
+		parse_sigs(s, o);
 		if (!o->signer_only)
 			e = stream_digests(s, why, whylen);
 	}

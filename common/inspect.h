@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "certcache.h"
 #include "record.h"
 #include "source.h"
 #include "trust.h"
@@ -19,6 +20,7 @@ typedef struct sw_inspect_opts {
 	bool signer_only;      /* headers and table only: no digests, no trust */
 	const sw_trust *trust; /* NULL: IsTrusted is false ("no CA file") */
 	int64_t now_ms;        /* verification time when there is no countersignature */
+	sw_cache *cache;       /* this thread's certificate memo; may be NULL */
 } sw_inspect_opts;
 
 /* Inspect the file behind src. On success *recs holds *n >= 1 records

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include "x509util.h"
@@ -77,13 +78,50 @@ static bool eku_allows(X509 *x, bool leaf, uint32_t want)
 	return (xku & want) || (!leaf && (xku & XKU_ANYEKU));
 }
 
-bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64_t at_ms, sw_usage usage,
-                     bool *root_ms, char *why, size_t n)
+/* What a chain verdict depends on: the usage, the leaf and the untrusted
+ * certificates offered (the store is fixed for the cache's life). */
+static void chain_key(sw_usage usage, X509 *leaf, STACK_OF(X509) *extra, uint8_t key[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned dl;
+	uint8_t u = (uint8_t)usage;
+	memset(key, 0, 32);
+	if (!c)
+		return;
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	EVP_DigestUpdate(c, &u, 1);
+	if (X509_digest(leaf, EVP_sha1(), d, &dl))
+		EVP_DigestUpdate(c, d, dl);
+	for (int i = 0; i < sk_X509_num(extra); i++)
+		if (X509_digest(sk_X509_value(extra, i), EVP_sha1(), d, &dl))
+			EVP_DigestUpdate(c, d, dl);
+	EVP_DigestFinal_ex(c, key, &dl);
+	EVP_MD_CTX_free(c);
+}
+
+static int64_t ms_of(const ASN1_TIME *t, int64_t dflt)
+{
+	int64_t ms;
+	return sw_asn1_time_ms(t, &ms) ? dflt : ms;
+}
+
+bool sw_trust_verify(const sw_trust *t, sw_cache *cache, X509 *leaf, STACK_OF(X509) *extra, int64_t at_ms,
+                     sw_usage usage, bool *root_ms, char *why, size_t n)
 {
 	*root_ms = false;
 	if (!t || !leaf) {
 		snprintf(why, n, "no trust store");
 		return false;
+	}
+	uint8_t key[32];
+	sw_chain_verdict v;
+	chain_key(usage, leaf, extra, key);
+	if (sw_cache_chain_get(cache, key, at_ms, &v)) {
+		*root_ms = v.root_ms;
+		if (!v.ok)
+			snprintf(why, n, "%s", v.why);
+		return v.ok;
 	}
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	if (!ctx || !X509_STORE_CTX_init(ctx, t->store, leaf, extra)) {
@@ -96,10 +134,9 @@ bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64
 	X509_VERIFY_PARAM_set_purpose(param, usage == SW_USAGE_TIMESTAMPING ? X509_PURPOSE_TIMESTAMP_SIGN
 	                                                                    : X509_PURPOSE_ANY);
 	int ok = X509_verify_cert(ctx);
-	if (ok != 1) {
-		int err = X509_STORE_CTX_get_error(ctx);
+	int err = X509_STORE_CTX_get_error(ctx);
+	if (ok != 1)
 		snprintf(why, n, "chain: %s", X509_verify_cert_error_string(err));
-	}
 	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
 	int len = sk_X509_num(chain);
 	if (ok == 1 && usage == SW_USAGE_CODE_SIGNING) {
@@ -114,6 +151,32 @@ bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64
 	}
 	if (ok == 1 && len > 0)
 		*root_ms = sw_is_microsoft_root(sk_X509_value(chain, len - 1));
+	/* Remember the verdict for the span of time it holds: a good chain
+	 * while every certificate in it is valid; a failure that does not
+	 * depend on time, always. Time-dependent failures are not kept. */
+	memset(&v, 0, sizeof(v));
+	v.ok = ok == 1;
+	v.root_ms = *root_ms;
+	v.from_ms = INT64_MIN;
+	v.to_ms = INT64_MAX;
+	bool keep = true;
+	if (v.ok) {
+		for (int i = 0; i < len; i++) {
+			X509 *c = sk_X509_value(chain, i);
+			int64_t nb = ms_of(X509_get0_notBefore(c), INT64_MAX),
+			        na = ms_of(X509_get0_notAfter(c), INT64_MIN);
+			if (nb > v.from_ms)
+				v.from_ms = nb;
+			if (na < v.to_ms)
+				v.to_ms = na;
+		}
+	} else {
+		snprintf(v.why, sizeof(v.why), "%s", why);
+		keep = err != X509_V_ERR_CERT_NOT_YET_VALID && err != X509_V_ERR_CERT_HAS_EXPIRED &&
+		       err != X509_V_ERR_CRL_NOT_YET_VALID && err != X509_V_ERR_CRL_HAS_EXPIRED;
+	}
+	if (keep)
+		sw_cache_chain_put(cache, key, &v);
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
 	return ok == 1;

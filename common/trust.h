@@ -8,6 +8,7 @@
 
 #include <openssl/x509.h>
 
+#include "certcache.h"
 #include "sw_error.h"
 
 typedef struct sw_trust sw_trust;
@@ -20,9 +21,10 @@ void sw_trust_free(sw_trust *t);
 
 /* Build and verify leaf's chain (extra: untrusted certificates from the
  * signature) at time at_ms, for the usage's EKU. Returns true when trusted;
- * *root_ms tells whether the chain's root is a Microsoft root. */
-bool sw_trust_verify(const sw_trust *t, X509 *leaf, STACK_OF(X509) *extra, int64_t at_ms, sw_usage usage,
-                     bool *root_ms, char *why, size_t n);
+ * *root_ms tells whether the chain's root is a Microsoft root. Verdicts
+ * are memoized in cache (may be NULL) for the span of time they hold. */
+bool sw_trust_verify(const sw_trust *t, sw_cache *cache, X509 *leaf, STACK_OF(X509) *extra, int64_t at_ms,
+                     sw_usage usage, bool *root_ms, char *why, size_t n);
 
 /* True when x is one of Microsoft's roots (by SHA-1 thumbprint). */
 bool sw_is_microsoft_root(const X509 *x);

@@ -17,7 +17,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	size_t bad = 0;
-	sw_rules *rules = sw_load_rules("sw_feed", (const char *const *)argv + 2, (size_t)argc - 2, stderr, &bad);
+	sw_rules *rules =
+	        sw_load_rules("sw_feed", (const char *const *)argv + 2, (size_t)argc - 2, stderr, &bad);
 	if (!rules || bad)
 		return 2;
 	sw_store *st = NULL;
