@@ -44,14 +44,16 @@ static int64_t tval_at(tval v, int64_t now_ms)
 /* ---------- tree ---------- */
 
 typedef enum nk {
-	NK_AND, NK_OR, NK_NOT,
-	NK_TEXT,     /* col op needle */
-	NK_TEXTSET,  /* has_any / has_all / in / in~ */
-	NK_NUMSET,   /* in (numbers) on a long column */
-	NK_CMP,      /* ==, !=, <, <=, >, >= on long/time/bool */
+	NK_AND,
+	NK_OR,
+	NK_NOT,
+	NK_TEXT,    /* col op needle */
+	NK_TEXTSET, /* has_any / has_all / in / in~ */
+	NK_NUMSET,  /* in (numbers) on a long column */
+	NK_CMP,     /* ==, !=, <, <=, >, >= on long/time/bool */
 	NK_BETWEEN,
-	NK_EMPTY,    /* isempty; neg = isnotempty */
-	NK_BOOLCOL   /* a bare bool column */
+	NK_EMPTY,  /* isempty; neg = isnotempty */
+	NK_BOOLCOL /* a bare bool column */
 } nk;
 
 typedef enum cmpop { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE } cmpop;
@@ -64,7 +66,7 @@ typedef struct node {
 	const char *opname; /* as written, for describe */
 	int col;
 	cmpop cmp;
-	tval a, b;          /* NK_CMP: a; NK_BETWEEN: a..b (long operands: rel = false) */
+	tval a, b; /* NK_CMP: a; NK_BETWEEN: a..b (long operands: rel = false) */
 	size_t n;
 	struct node **kids; /* NK_AND/NK_OR: n; NK_NOT: 1 */
 	struct node **ord;  /* NK_AND: kids in evaluation order (see plan()) */
@@ -80,7 +82,7 @@ typedef struct let_def {
 } let_def;
 
 struct sw_kql {
-	node *where;        /* NK_AND of the where clauses, NULL when none */
+	node *where; /* NK_AND of the where clauses, NULL when none */
 	bool has_sum;
 	size_t n_aggs;
 	sw_kql_agg aggs[SW_KQL_MAX_AGGS];
@@ -122,18 +124,16 @@ void sw_kql_free(sw_kql *q)
 
 /* ---------- lexer ---------- */
 
-typedef enum tk {
-	TK_EOF, TK_IDENT, TK_STRING, TK_NUMBER, TK_TIMESPAN, TK_PUNCT, TK_BAD
-} tk;
+typedef enum tk { TK_EOF, TK_IDENT, TK_STRING, TK_NUMBER, TK_TIMESPAN, TK_PUNCT, TK_BAD } tk;
 
 typedef struct token {
 	tk k;
-	size_t pos, len;   /* source span */
-	int line, col;     /* 1-based, within the query */
-	int64_t num;       /* TK_NUMBER value, TK_TIMESPAN milliseconds */
-	bool real;         /* TK_NUMBER had a fraction */
-	size_t slen;       /* TK_STRING: decoded bytes in parser.sbuf */
-	const char *bad;   /* TK_BAD: why */
+	size_t pos, len; /* source span */
+	int line, col;   /* 1-based, within the query */
+	int64_t num;     /* TK_NUMBER value, TK_TIMESPAN milliseconds */
+	bool real;       /* TK_NUMBER had a fraction */
+	size_t slen;     /* TK_STRING: decoded bytes in parser.sbuf */
+	const char *bad; /* TK_BAD: why */
 } token;
 
 typedef struct parser {
@@ -141,14 +141,14 @@ typedef struct parser {
 	size_t len, pos;
 	int line;
 	size_t line_start;
-	size_t col_pos;    /* col_of() memo: column col_val is at byte col_pos */
+	size_t col_pos; /* col_of() memo: column col_val is at byte col_pos */
 	int col_val;
 	int line_base, col_base;
 	token cur;
-	char *sbuf;        /* decoded string of cur (TK_STRING) */
+	char *sbuf; /* decoded string of cur (TK_STRING) */
 	char *err;
 	size_t errlen;
-	sw_err failed;     /* SW_OK until the first error */
+	sw_err failed; /* SW_OK until the first error */
 	int depth;
 	size_t nodes;
 	let_def lets[SW_KQL_MAX_LETS];
@@ -217,10 +217,7 @@ static bool is_ident_start(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-static bool is_ident_char(unsigned char c)
-{
-	return is_ident_start(c) || (c >= '0' && c <= '9');
-}
+static bool is_ident_char(unsigned char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
 
 static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
@@ -258,7 +255,7 @@ static void lex_string(parser *p, token *t, bool verbatim)
 		char c = p->src[p->pos++];
 		if (c == q) {
 			if (verbatim && p->pos < p->len && p->src[p->pos] == q) {
-				p->pos++;   /* a doubled quote stands for the quote */
+				p->pos++; /* a doubled quote stands for the quote */
 			} else {
 				break;
 			}
@@ -297,11 +294,16 @@ static void lex_string(parser *p, token *t, bool verbatim)
 /* Milliseconds per timespan unit, 0 if the suffix is not one. */
 static int64_t unit_ms(const char *s, size_t n)
 {
-	if (n == 1 && s[0] == 'd') return 86400000;
-	if (n == 1 && s[0] == 'h') return 3600000;
-	if (n == 1 && s[0] == 'm') return 60000;
-	if (n == 1 && s[0] == 's') return 1000;
-	if (n == 2 && s[0] == 'm' && s[1] == 's') return 1;
+	if (n == 1 && s[0] == 'd')
+		return 86400000;
+	if (n == 1 && s[0] == 'h')
+		return 3600000;
+	if (n == 1 && s[0] == 'm')
+		return 60000;
+	if (n == 1 && s[0] == 's')
+		return 1000;
+	if (n == 2 && s[0] == 'm' && s[1] == 's')
+		return 1;
 	return 0;
 }
 
@@ -383,20 +385,22 @@ static void next(parser *p)
 		p->pos++;
 		lex_string(p, t, true);
 	} else if ((c == 'h' || c == 'H') && rest > 1 && (s[p->pos + 1] == '\'' || s[p->pos + 1] == '"')) {
-		p->pos++;   /* h'...': KQL's obfuscated string, the same value */
+		p->pos++; /* h'...': KQL's obfuscated string, the same value */
 		lex_string(p, t, false);
 	} else if ((c == 'h' || c == 'H') && rest > 2 && s[p->pos + 1] == '@' &&
-		(s[p->pos + 2] == '\'' || s[p->pos + 2] == '"')) {
+	           (s[p->pos + 2] == '\'' || s[p->pos + 2] == '"')) {
 		p->pos += 2;
 		lex_string(p, t, true);
-	} else if (is_ident_start(c) || (c == '!' && rest > 1 && is_ident_start((unsigned char)s[p->pos + 1]))) {
+	} else if (is_ident_start(c) ||
+	           (c == '!' && rest > 1 && is_ident_start((unsigned char)s[p->pos + 1]))) {
 		/* "!has" and friends are one token, as are "in~" and "!in~". */
 		p->pos++;
 		while (p->pos < p->len && is_ident_char((unsigned char)s[p->pos]))
 			p->pos++;
 		size_t n = p->pos - t->pos;
 		if (p->pos < p->len && s[p->pos] == '~' &&
-			((n == 2 && memcmp(s + t->pos, "in", 2) == 0) || (n == 3 && memcmp(s + t->pos, "!in", 3) == 0)))
+		    ((n == 2 && memcmp(s + t->pos, "in", 2) == 0) ||
+		     (n == 3 && memcmp(s + t->pos, "!in", 3) == 0)))
 			p->pos++;
 		t->k = TK_IDENT;
 	} else if (is_digit(c)) {
@@ -467,14 +471,14 @@ static int ascii_casecmp(const char *a, const char *b)
 	}
 }
 
-
 /* Is the next non-blank character after the current token c (and, when
  * not_next is set, not followed by it)? Lets "Name=min(..)" be told from a
  * condition and "f(" from a column without a second token of lookahead. */
 static bool followed_by(const parser *p, char c, const char *not_next)
 {
 	size_t i = p->pos;
-	while (i < p->len && (p->src[i] == ' ' || p->src[i] == '\t' || p->src[i] == '\r' || p->src[i] == '\n'))
+	while (i < p->len &&
+	       (p->src[i] == ' ' || p->src[i] == '\t' || p->src[i] == '\r' || p->src[i] == '\n'))
 		i++;
 	if (i >= p->len || p->src[i] != c)
 		return false;
@@ -488,7 +492,8 @@ static node *new_node(parser *p, nk k)
 	if (p->failed)
 		return NULL;
 	if (++p->nodes > SW_KQL_MAX_NODES) {
-		fail_at(p, &p->cur, SW_ERR_LIMIT, "query too complex (more than %d conditions)", SW_KQL_MAX_NODES);
+		fail_at(p, &p->cur, SW_ERR_LIMIT, "query too complex (more than %d conditions)",
+		        SW_KQL_MAX_NODES);
 		return NULL;
 	}
 	node *n = calloc(1, sizeof *n);
@@ -504,7 +509,7 @@ static bool add_kid(parser *p, node *n, node *kid)
 {
 	if (!kid)
 		return false;
-	if ((n->n & (n->n - 1)) == 0) {   /* grow at powers of two */
+	if ((n->n & (n->n - 1)) == 0) { /* grow at powers of two */
 		size_t cap = n->n ? n->n * 2 : 2;
 		node **k = realloc(n->kids, cap * sizeof *k);
 		if (!k) {
@@ -541,7 +546,9 @@ static int parse_column(parser *p)
 			const char *cn = sw_col_name((sw_col)i);
 			if (cn && ascii_casecmp(cn, name) == 0) {
 				fail_at(p, &p->cur, SW_ERR_RULE,
-					"unknown column '%s' (column names are case-sensitive: did you mean '%s'?)", name, cn);
+				        "unknown column '%s' (column names are case-sensitive: did you mean "
+				        "'%s'?)",
+				        name, cn);
 				return -1;
 			}
 		}
@@ -599,9 +606,8 @@ static bool parse_datetime(const char *s, size_t n, int64_t *ms)
 		s++, n -= 2;
 	size_t i = 0;
 	unsigned y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
-	if (!take_digits(s, n, &i, 4, &y) || i >= n || s[i++] != '-' ||
-		!take_digits(s, n, &i, 2, &mo) || i >= n || s[i++] != '-' ||
-		!take_digits(s, n, &i, 2, &d))
+	if (!take_digits(s, n, &i, 4, &y) || i >= n || s[i++] != '-' || !take_digits(s, n, &i, 2, &mo) ||
+	    i >= n || s[i++] != '-' || !take_digits(s, n, &i, 2, &d))
 		return false;
 	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
@@ -611,7 +617,8 @@ static bool parse_datetime(const char *s, size_t n, int64_t *ms)
 		return false;
 	if (i < n && (s[i] == 'T' || s[i] == ' ')) {
 		i++;
-		if (!take_digits(s, n, &i, 2, &h) || i >= n || s[i++] != ':' || !take_digits(s, n, &i, 2, &mi))
+		if (!take_digits(s, n, &i, 2, &h) || i >= n || s[i++] != ':' ||
+		    !take_digits(s, n, &i, 2, &mi))
 			return false;
 		if (i < n && s[i] == ':') {
 			i++;
@@ -684,7 +691,8 @@ static bool parse_datetime_call(parser *p, tval *out)
 	int64_t ms;
 	if (!parse_datetime(p->src + start, i - start, &ms)) {
 		at.len = i + 1 - at.pos;
-		fail_at(p, &at, SW_ERR_RULE, "bad datetime (use datetime(2024-01-31) or datetime(2024-01-31T12:00:00Z))");
+		fail_at(p, &at, SW_ERR_RULE,
+		        "bad datetime (use datetime(2024-01-31) or datetime(2024-01-31T12:00:00Z))");
 		return false;
 	}
 	p->pos = i + 1;
@@ -726,7 +734,8 @@ static bool parse_time(parser *p, tval *out)
 			}
 		}
 		if (followed_by(p, '(', NULL))
-			fail_at(p, &p->cur, SW_ERR_RULE, "unsupported function (time values: now(), ago(), datetime())");
+			fail_at(p, &p->cur, SW_ERR_RULE,
+			        "unsupported function (time values: now(), ago(), datetime())");
 		else
 			fail_at(p, &p->cur, SW_ERR_RULE, "unknown name (not defined by a let statement)");
 		return false;
@@ -762,7 +771,8 @@ static bool parse_scalar(parser *p, sw_vtype t, tval *out)
 	if (t == SW_V_BOOL) {
 		if (is_word(p, "true") || (p->cur.k == TK_NUMBER && !p->cur.real && p->cur.num == 1)) {
 			out->off = 1;
-		} else if (is_word(p, "false") || (p->cur.k == TK_NUMBER && !p->cur.real && p->cur.num == 0)) {
+		} else if (is_word(p, "false") ||
+		           (p->cur.k == TK_NUMBER && !p->cur.real && p->cur.num == 0)) {
 			out->off = 0;
 		} else {
 			fail_at(p, &p->cur, SW_ERR_RULE, "expected true, false, 1 or 0 for a bool column");
@@ -783,22 +793,31 @@ typedef struct strop {
 } strop;
 
 static const strop str_ops[] = {
-	{ "has", SW_TEXT_HAS, false }, { "!has", SW_TEXT_HAS, true },
-	{ "has_cs", SW_TEXT_HAS_CS, false }, { "!has_cs", SW_TEXT_HAS_CS, true },
-	{ "contains", SW_TEXT_CONTAINS, false }, { "!contains", SW_TEXT_CONTAINS, true },
-	{ "contains_cs", SW_TEXT_CONTAINS_CS, false }, { "!contains_cs", SW_TEXT_CONTAINS_CS, true },
-	{ "startswith", SW_TEXT_STARTSWITH, false }, { "!startswith", SW_TEXT_STARTSWITH, true },
-	{ "startswith_cs", SW_TEXT_STARTSWITH_CS, false }, { "!startswith_cs", SW_TEXT_STARTSWITH_CS, true },
-	{ "endswith", SW_TEXT_ENDSWITH, false }, { "!endswith", SW_TEXT_ENDSWITH, true },
-	{ "endswith_cs", SW_TEXT_ENDSWITH_CS, false }, { "!endswith_cs", SW_TEXT_ENDSWITH_CS, true },
-	{ "==", SW_TEXT_EQ, false }, { "!=", SW_TEXT_EQ, true },
-	{ "=~", SW_TEXT_EQ_CI, false }, { "!~", SW_TEXT_EQ_CI, true },
+	{ "has", SW_TEXT_HAS, false },
+	{ "!has", SW_TEXT_HAS, true },
+	{ "has_cs", SW_TEXT_HAS_CS, false },
+	{ "!has_cs", SW_TEXT_HAS_CS, true },
+	{ "contains", SW_TEXT_CONTAINS, false },
+	{ "!contains", SW_TEXT_CONTAINS, true },
+	{ "contains_cs", SW_TEXT_CONTAINS_CS, false },
+	{ "!contains_cs", SW_TEXT_CONTAINS_CS, true },
+	{ "startswith", SW_TEXT_STARTSWITH, false },
+	{ "!startswith", SW_TEXT_STARTSWITH, true },
+	{ "startswith_cs", SW_TEXT_STARTSWITH_CS, false },
+	{ "!startswith_cs", SW_TEXT_STARTSWITH_CS, true },
+	{ "endswith", SW_TEXT_ENDSWITH, false },
+	{ "!endswith", SW_TEXT_ENDSWITH, true },
+	{ "endswith_cs", SW_TEXT_ENDSWITH_CS, false },
+	{ "!endswith_cs", SW_TEXT_ENDSWITH_CS, true },
+	{ "==", SW_TEXT_EQ, false },
+	{ "!=", SW_TEXT_EQ, true },
+	{ "=~", SW_TEXT_EQ_CI, false },
+	{ "!~", SW_TEXT_EQ_CI, true },
 };
 
 static const strop set_ops[] = {
-	{ "has_any", SW_TEXT_HAS, false }, { "has_all", SW_TEXT_HAS, false },
-	{ "in", SW_TEXT_EQ, false }, { "!in", SW_TEXT_EQ, true },
-	{ "in~", SW_TEXT_EQ_CI, false }, { "!in~", SW_TEXT_EQ_CI, true },
+	{ "has_any", SW_TEXT_HAS, false }, { "has_all", SW_TEXT_HAS, false }, { "in", SW_TEXT_EQ, false },
+	{ "!in", SW_TEXT_EQ, true },       { "in~", SW_TEXT_EQ_CI, false },   { "!in~", SW_TEXT_EQ_CI, true },
 };
 
 static bool is_stringy(sw_vtype t) { return t == SW_V_STRING || t == SW_V_ARRAY; }
@@ -816,13 +835,16 @@ static sw_needle *parse_needle(parser *p, sw_text_op op, const char *opname)
 	}
 	if (p->cur.slen == 0 && empty_needle_is_bug(op)) {
 		fail_at(p, &p->cur, SW_ERR_RULE,
-			"empty string after '%s' (it would match every value; use isempty() or remove the condition)", opname);
+		        "empty string after '%s' (it would match every value; use isempty() or remove the "
+		        "condition)",
+		        opname);
 		return NULL;
 	}
 	sw_needle *nd;
 	sw_err e = sw_needle_new(op, p->sbuf, p->cur.slen, &nd);
 	if (e != SW_OK) {
-		fail_at(p, &p->cur, e, e == SW_ERR_NOMEM ? "out of memory" : "string is not valid UTF-8 or holds a NUL");
+		fail_at(p, &p->cur, e,
+		        e == SW_ERR_NOMEM ? "out of memory" : "string is not valid UTF-8 or holds a NUL");
 		return NULL;
 	}
 	next(p);
@@ -900,7 +922,7 @@ static node *parse_compare(parser *p, int col, const token *coltok)
 	}
 	/* A bare bool column is a condition of its own. */
 	if (t == SW_V_BOOL && (p->cur.k == TK_EOF || is_word(p, "and") || is_word(p, "or") ||
-		is_punct(p, ")") || is_punct(p, "|") || is_punct(p, ";"))) {
+	                       is_punct(p, ")") || is_punct(p, "|") || is_punct(p, ";"))) {
 		node *n = new_node(p, NK_BOOLCOL);
 		if (n)
 			n->col = col;
@@ -918,7 +940,7 @@ static node *parse_compare(parser *p, int col, const token *coltok)
 		n->neg = opname[0] == '!';
 		next(p);
 		if (expect_punct(p, "(", "after between") && parse_scalar(p, t, &n->a) &&
-			expect_punct(p, "..", "between the two ends") && parse_scalar(p, t, &n->b))
+		    expect_punct(p, "..", "between the two ends") && parse_scalar(p, t, &n->b))
 			expect_punct(p, ")", "to close between");
 		return n;
 	}
@@ -943,7 +965,8 @@ static node *parse_compare(parser *p, int col, const token *coltok)
 			if (strcmp(opname, cmps[i]) != 0)
 				continue;
 			if (t == SW_V_BOOL && i >= CMP_LT) {
-				fail_at(p, &p->cur, SW_ERR_RULE, "'%s' does not apply to a bool column", opname);
+				fail_at(p, &p->cur, SW_ERR_RULE, "'%s' does not apply to a bool column",
+				        opname);
 				return NULL;
 			}
 			node *n = new_node(p, NK_CMP);
@@ -961,7 +984,7 @@ static node *parse_compare(parser *p, int col, const token *coltok)
 			continue;
 		if (!is_stringy(t)) {
 			fail_at(p, &p->cur, SW_ERR_RULE, "'%s' needs a string column, and %s is not one",
-				opname, sw_col_name((sw_col)col));
+			        opname, sw_col_name((sw_col)col));
 			return NULL;
 		}
 		node *n = new_node(p, NK_TEXT);
@@ -983,8 +1006,9 @@ static node *parse_compare(parser *p, int col, const token *coltok)
 	if (p->cur.k == TK_EOF)
 		fail_at(p, &p->cur, SW_ERR_RULE, "expected an operator after %s", sw_col_name((sw_col)col));
 	else
-		fail_at(p, &p->cur, SW_ERR_RULE, "unsupported operator (supported: has, !has, has_cs, has_any, has_all, "
-			"contains, !contains, startswith, endswith, ==, !=, =~, !~, in, in~, between, <, >)");
+		fail_at(p, &p->cur, SW_ERR_RULE,
+		        "unsupported operator (supported: has, !has, has_cs, has_any, has_all, "
+		        "contains, !contains, startswith, endswith, ==, !=, =~, !~, in, in~, between, <, >)");
 	return NULL;
 }
 
@@ -1097,7 +1121,8 @@ static void parse_let(parser *p)
 		return;
 	tval v;
 	if (!(is_word(p, "now") || is_word(p, "ago") || is_word(p, "datetime"))) {
-		fail_at(p, &p->cur, SW_ERR_RULE, "unsupported let value (only now(...), ago(...) and datetime(...))");
+		fail_at(p, &p->cur, SW_ERR_RULE,
+		        "unsupported let value (only now(...), ago(...) and datetime(...))");
 		return;
 	}
 	if (!parse_time(p, &v))
@@ -1139,7 +1164,7 @@ static void parse_summarize(parser *p, sw_kql *q)
 				return;
 			}
 			next(p);
-			next(p);   /* the '=' */
+			next(p); /* the '=' */
 			if (p->failed)
 				return;
 		}
@@ -1156,7 +1181,8 @@ static void parse_summarize(parser *p, sw_kql *q)
 		} else if (is_word(p, "count")) {
 			a->fn = SW_AGG_COUNT;
 		} else {
-			fail_at(p, &p->cur, SW_ERR_RULE, "unsupported aggregation (only min, max, make_set and count)");
+			fail_at(p, &p->cur, SW_ERR_RULE,
+			        "unsupported aggregation (only min, max, make_set and count)");
 			return;
 		}
 		next(p);
@@ -1168,7 +1194,8 @@ static void parse_summarize(parser *p, sw_kql *q)
 			if (a->col < 0)
 				return;
 			sw_vtype t = sw_col_type((sw_col)a->col);
-			if (a->fn != SW_AGG_MAKE_SET && t != SW_V_TIME && t != SW_V_LONG && t != SW_V_STRING) {
+			if (a->fn != SW_AGG_MAKE_SET && t != SW_V_TIME && t != SW_V_LONG &&
+			    t != SW_V_STRING) {
 				fail_at(p, &ct, SW_ERR_RULE, "min/max need a time, long or string column");
 				return;
 			}
@@ -1179,7 +1206,8 @@ static void parse_summarize(parser *p, sw_kql *q)
 				if (!parse_long(p, &cap))
 					return;
 				if (cap < 1 || cap > SW_KQL_SET_CAP_DEFAULT) {
-					fail_at(p, &nt, SW_ERR_RULE, "make_set size must be 1..%d", SW_KQL_SET_CAP_DEFAULT);
+					fail_at(p, &nt, SW_ERR_RULE, "make_set size must be 1..%d",
+					        SW_KQL_SET_CAP_DEFAULT);
 					return;
 				}
 				a->cap = (size_t)cap;
@@ -1223,7 +1251,8 @@ static void parse_summarize(parser *p, sw_kql *q)
 			if (c < 0)
 				return;
 			if (agg_name_taken(q, sw_col_name((sw_col)c))) {
-				fail_at(p, &ct, SW_ERR_RULE, "'%s' is both an output name and a by-column", sw_col_name((sw_col)c));
+				fail_at(p, &ct, SW_ERR_RULE, "'%s' is both an output name and a by-column",
+				        sw_col_name((sw_col)c));
 				return;
 			}
 			q->by[q->n_by++] = c;
@@ -1233,7 +1262,8 @@ static void parse_summarize(parser *p, sw_kql *q)
 		}
 	}
 	if (q->n_aggs == 0 && q->n_by == 0 && !p->failed)
-		fail_at(p, &p->cur, SW_ERR_RULE, "expected an aggregation such as count() or 'by' after summarize");
+		fail_at(p, &p->cur, SW_ERR_RULE,
+		        "expected an aggregation such as count() or 'by' after summarize");
 	q->has_sum = true;
 }
 
@@ -1276,8 +1306,8 @@ static bool plan(node *n)
 	return true;
 }
 
-sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base,
-	sw_kql **out, char *err, size_t errlen)
+sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base, sw_kql **out, char *err,
+                      size_t errlen)
 {
 	*out = NULL;
 	if (err && errlen)
@@ -1302,7 +1332,7 @@ sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base
 	}
 	size_t bad = len;
 	const char *nul = memchr(query, '\0', len);
-	(void)sw_text_utf8_valid(query, len, &bad);   /* leaves bad = len when valid */
+	(void)sw_text_utf8_valid(query, len, &bad); /* leaves bad = len when valid */
 	if (nul && (size_t)(nul - query) < bad)
 		bad = (size_t)(nul - query);
 	if (bad < len) {
@@ -1331,7 +1361,8 @@ sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base
 		if (p->cur.k != TK_IDENT)
 			fail_at(p, &p->cur, SW_ERR_RULE, "expected the table name DeviceFileCertificateInfo");
 		else if (!is_word(p, "DeviceFileCertificateInfo"))
-			fail_at(p, &p->cur, SW_ERR_RULE, "unsupported table (only DeviceFileCertificateInfo)");
+			fail_at(p, &p->cur, SW_ERR_RULE,
+			        "unsupported table (only DeviceFileCertificateInfo)");
 		else
 			next(p);
 	}
@@ -1355,7 +1386,8 @@ sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base
 		} else if (is_word(p, "summarize")) {
 			parse_summarize(p, q);
 		} else {
-			fail_at(p, &p->cur, SW_ERR_RULE, "unsupported tabular operator (only where and summarize)");
+			fail_at(p, &p->cur, SW_ERR_RULE,
+			        "unsupported tabular operator (only where and summarize)");
 		}
 	}
 	if (!p->failed && is_punct(p, ";"))
@@ -1379,13 +1411,13 @@ sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base
 
 struct sw_kql_scratch {
 	const sw_record *rec;
-	uint64_t have;                 /* bit c: column c's fold is cached */
+	uint64_t have; /* bit c: column c's fold is cached */
 	size_t off[SW_COL__COUNT];
 	size_t flen[SW_COL__COUNT];
-	uint64_t mask[SW_COL__COUNT];  /* sw_text_mask of the fold */
+	uint64_t mask[SW_COL__COUNT]; /* sw_text_mask of the fold */
 	char *buf;
 	size_t cap, used;
-	bool own;                      /* buf is malloc'd (else caller's stack) */
+	bool own; /* buf is malloc'd (else caller's stack) */
 };
 
 sw_kql_scratch *sw_kql_scratch_new(void)
@@ -1514,10 +1546,8 @@ static bool eval(const node *n, ev *e)
 			if (eval(n->kids[i], e))
 				return true;
 		return false;
-	case NK_NOT:
-		return !eval(n->kids[0], e);
-	case NK_TEXT:
-		return needle_col(e, n->nd[0], n->masks[0], n->fold, n->col) != n->neg;
+	case NK_NOT: return !eval(n->kids[0], e);
+	case NK_TEXT: return needle_col(e, n->nd[0], n->masks[0], n->fold, n->col) != n->neg;
 	case NK_TEXTSET: {
 		bool r;
 		if (n->all) {
@@ -1605,7 +1635,7 @@ bool sw_kql_match_scratch(const sw_kql *q, const sw_record *r, int64_t now_ms, s
 bool sw_kql_match(const sw_kql *q, const sw_record *r, int64_t now_ms)
 {
 	char local[1024];
-	sw_kql_scratch s;   /* the per-column arrays are guarded by have: no memset */
+	sw_kql_scratch s; /* the per-column arrays are guarded by have: no memset */
 	s.rec = NULL;
 	s.have = 0;
 	s.used = 0;
@@ -1639,11 +1669,28 @@ static void window_of(const node *n, int64_t now, int64_t *lo, int64_t *hi, int 
 	} else if (n->k == NK_CMP) {
 		int64_t v = tval_at(n->a, now);
 		switch (n->cmp) {
-		case CMP_EQ: if (v > *lo) *lo = v; if (v < *hi) *hi = v; break;
-		case CMP_GT: if (v < INT64_MAX && v + 1 > *lo) *lo = v + 1; break;
-		case CMP_GE: if (v > *lo) *lo = v; break;
-		case CMP_LT: if (v > INT64_MIN && v - 1 < *hi) *hi = v - 1; break;
-		case CMP_LE: if (v < *hi) *hi = v; break;
+		case CMP_EQ:
+			if (v > *lo)
+				*lo = v;
+			if (v < *hi)
+				*hi = v;
+			break;
+		case CMP_GT:
+			if (v < INT64_MAX && v + 1 > *lo)
+				*lo = v + 1;
+			break;
+		case CMP_GE:
+			if (v > *lo)
+				*lo = v;
+			break;
+		case CMP_LT:
+			if (v > INT64_MIN && v - 1 < *hi)
+				*hi = v - 1;
+			break;
+		case CMP_LE:
+			if (v < *hi)
+				*hi = v;
+			break;
 		case CMP_NE: return;
 		}
 		*found = 1;
@@ -1677,10 +1724,7 @@ bool sw_kql_agg_get(const sw_kql *q, size_t i, sw_kql_agg *out)
 	return true;
 }
 
-int sw_kql_by_col(const sw_kql *q, size_t i)
-{
-	return i < q->n_by ? q->by[i] : -1;
-}
+int sw_kql_by_col(const sw_kql *q, size_t i) { return i < q->n_by ? q->by[i] : -1; }
 
 const char *sw_agg_fn_name(sw_agg_fn fn)
 {
@@ -1758,7 +1802,10 @@ static void sb_quoted(sb *b, const char *s)
 
 static void sb_span(sb *b, int64_t ms)
 {
-	static const struct { int64_t ms; const char *u; } units[] = {
+	static const struct {
+		int64_t ms;
+		const char *u;
+	} units[] = {
 		{ 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" }, { 1, "ms" },
 	};
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
@@ -1788,8 +1835,8 @@ static void sb_time(sb *b, tval v)
 	int64_t y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
-	sb_fmt(b, "datetime(%04lld-%02u-%02uT%02u:%02u:%02u", (long long)y, m, d,
-		(unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60), (unsigned)(rem / 1000 % 60));
+	sb_fmt(b, "datetime(%04lld-%02u-%02uT%02u:%02u:%02u", (long long)y, m, d, (unsigned)(rem / 3600000),
+	       (unsigned)(rem / 60000 % 60), (unsigned)(rem / 1000 % 60));
 	if (rem % 1000)
 		sb_fmt(b, ".%03u", (unsigned)(rem % 1000));
 	sb_str(b, "Z)");
@@ -1857,12 +1904,8 @@ static void describe(sb *b, const node *n, bool in_and)
 		sb_value(b, n->col, n->b);
 		sb_str(b, ")");
 		return;
-	case NK_EMPTY:
-		sb_fmt(b, "%s(%s)", n->neg ? "isnotempty" : "isempty", cn);
-		return;
-	case NK_BOOLCOL:
-		sb_str(b, cn);
-		return;
+	case NK_EMPTY: sb_fmt(b, "%s(%s)", n->neg ? "isnotempty" : "isempty", cn); return;
+	case NK_BOOLCOL: sb_str(b, cn); return;
 	}
 }
 

@@ -34,15 +34,15 @@
 #include "sw_error.h"
 
 /* Caps that keep hostile rule files cheap. */
-#define SW_KQL_MAX_QUERY   (64u * 1024u)  /* bytes of query text */
-#define SW_KQL_MAX_DEPTH   32             /* nesting of (), not() */
-#define SW_KQL_MAX_LIST    1024           /* items in has_any/has_all/in lists */
-#define SW_KQL_MAX_NODES   4096           /* predicates and connectives */
-#define SW_KQL_MAX_STRING  4096           /* bytes of one string literal */
-#define SW_KQL_MAX_LETS    64
-#define SW_KQL_MAX_AGGS    32
-#define SW_KQL_MAX_BY      16
-#define SW_KQL_SET_CAP_DEFAULT 1048576    /* make_set's default and maximum size */
+#define SW_KQL_MAX_QUERY (64u * 1024u) /* bytes of query text */
+#define SW_KQL_MAX_DEPTH 32            /* nesting of (), not() */
+#define SW_KQL_MAX_LIST 1024           /* items in has_any/has_all/in lists */
+#define SW_KQL_MAX_NODES 4096          /* predicates and connectives */
+#define SW_KQL_MAX_STRING 4096         /* bytes of one string literal */
+#define SW_KQL_MAX_LETS 64
+#define SW_KQL_MAX_AGGS 32
+#define SW_KQL_MAX_BY 16
+#define SW_KQL_SET_CAP_DEFAULT 1048576 /* make_set's default and maximum size */
 
 typedef struct sw_kql sw_kql;
 
@@ -54,8 +54,8 @@ typedef struct sw_kql sw_kql;
  * line, as the block's indentation does). On failure returns SW_ERR_RULE
  * (SW_ERR_LIMIT for a cap, SW_ERR_NOMEM) and writes
  * "LINE:COL: what is wrong (at 'token')" into err. */
-sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base,
-	sw_kql **out, char *err, size_t errlen);
+sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base, sw_kql **out, char *err,
+                      size_t errlen);
 void sw_kql_free(sw_kql *q);
 
 /* Do all where clauses hold for r? now() and ago() are taken as now_ms. */
@@ -71,8 +71,7 @@ void sw_kql_scratch_free(sw_kql_scratch *s);
  * automatically when r's address changes, but a refilled struct keeps its
  * address). */
 void sw_kql_scratch_reset(sw_kql_scratch *s);
-bool sw_kql_match_scratch(const sw_kql *q, const sw_record *r, int64_t now_ms,
-	sw_kql_scratch *s);
+bool sw_kql_match_scratch(const sw_kql *q, const sw_record *r, int64_t now_ms, sw_kql_scratch *s);
 
 /* The Timestamp window the where clauses imply (between and comparisons on
  * Timestamp joined by and at the top level), resolved at now_ms: returns 1
@@ -83,10 +82,10 @@ int sw_kql_window(const sw_kql *q, int64_t now_ms, int64_t *from_ms, int64_t *to
 /* The final summarize, if any. */
 typedef enum sw_agg_fn { SW_AGG_MIN, SW_AGG_MAX, SW_AGG_MAKE_SET, SW_AGG_COUNT } sw_agg_fn;
 typedef struct sw_kql_agg {
-	const char *name;   /* output column ("FirstSeen"; KQL's default name when none given) */
+	const char *name; /* output column ("FirstSeen"; KQL's default name when none given) */
 	sw_agg_fn fn;
-	int col;            /* sw_col; -1 for count() */
-	size_t cap;         /* make_set's size cap; 0 for the others */
+	int col;    /* sw_col; -1 for count() */
+	size_t cap; /* make_set's size cap; 0 for the others */
 } sw_kql_agg;
 
 bool sw_kql_has_summarize(const sw_kql *q);
@@ -95,8 +94,8 @@ size_t sw_kql_agg_count(const sw_kql *q);
  * strings are owned by q. */
 bool sw_kql_agg_get(const sw_kql *q, size_t i, sw_kql_agg *out);
 size_t sw_kql_by_count(const sw_kql *q);
-int sw_kql_by_col(const sw_kql *q, size_t i);   /* sw_col, -1 when out of range */
-const char *sw_agg_fn_name(sw_agg_fn fn);        /* "min", "max", "make_set", "count" */
+int sw_kql_by_col(const sw_kql *q, size_t i); /* sw_col, -1 when out of range */
+const char *sw_agg_fn_name(sw_agg_fn fn);     /* "min", "max", "make_set", "count" */
 
 /* A short readable form of the where clauses, e.g.
  * "Timestamp between (now(-5d) .. now()) and Signer has 'MMSoft Design'";

@@ -24,8 +24,8 @@
 #define SW_PRINTF(f, a)
 #endif
 
-#define MAX_SKIP_DEPTH 64     /* nesting of keys we do not read (metadata, entityMappings) */
-#define MAX_LIST 256          /* tactics / techniques */
+#define MAX_SKIP_DEPTH 64 /* nesting of keys we do not read (metadata, entityMappings) */
+#define MAX_LIST 256      /* tactics / techniques */
 #define MAX_ID 128
 #define MAX_NAME 1024
 
@@ -70,10 +70,7 @@ static void rule_free(rule *r)
 	memset(r, 0, sizeof *r);
 }
 
-sw_rules *sw_rules_new(void)
-{
-	return calloc(1, sizeof(sw_rules));
-}
+sw_rules *sw_rules_new(void) { return calloc(1, sizeof(sw_rules)); }
 
 void sw_rules_free(sw_rules *rs)
 {
@@ -102,7 +99,8 @@ static char *dups(const char *s) { return dupn(s, strlen(s)); }
 
 /* Record "FILE:LINE:COL: message" (line 0: msg carries its own "LINE:COL: ";
  * file NULL: msg is complete). Returns e so callers can return it. */
-static SW_PRINTF(6, 7) sw_err add_error(sw_rules *rs, sw_err e, const char *file, long line, long col, const char *fmt, ...)
+static SW_PRINTF(6, 7) sw_err
+        add_error(sw_rules *rs, sw_err e, const char *file, long line, long col, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -127,7 +125,7 @@ static SW_PRINTF(6, 7) sw_err add_error(sw_rules *rs, sw_err e, const char *file
 		snprintf(s, need, "%s", msg);
 	else if (line > 0)
 		snprintf(s, need, "%s:%ld:%ld: %s", file, line, col, msg);
-	else   /* msg already starts with "LINE:COL: " */
+	else /* msg already starts with "LINE:COL: " */
 		snprintf(s, need, "%s:%s", file, msg);
 	rs->errs[rs->n_errs++] = s;
 	return e;
@@ -150,7 +148,7 @@ static size_t break_len(const char *b, size_t n, size_t i)
 	if (c == 0xC2 && i + 1 < n && (unsigned char)b[i + 1] == 0x85)
 		return 2;
 	if (c == 0xE2 && i + 2 < n && (unsigned char)b[i + 1] == 0x80 &&
-		((unsigned char)b[i + 2] == 0xA8 || (unsigned char)b[i + 2] == 0xA9))
+	    ((unsigned char)b[i + 2] == 0xA8 || (unsigned char)b[i + 2] == 0xA9))
 		return 3;
 	return 0;
 }
@@ -177,7 +175,7 @@ static void pos_of(const char *b, size_t n, size_t off, long *line, long *col)
 	long l = 1, c = 1;
 	size_t i = 0;
 	if (n >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0 && off >= 3)
-		i = 3;   /* the BOM takes no column */
+		i = 3; /* the BOM takes no column */
 	while (i < off && i < n) {
 		size_t k = break_len(b, n, i);
 		if (k && i + k <= off) {
@@ -215,7 +213,8 @@ static SW_PRINTF(3, 4) sw_err yfail(yp *p, const yaml_mark_t *m, const char *fmt
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (!p->err)
-		p->err = add_error(p->rs, SW_ERR_RULE, p->file, (long)m->line + 1, (long)m->column + 1, "%s", msg);
+		p->err = add_error(p->rs, SW_ERR_RULE, p->file, (long)m->line + 1, (long)m->column + 1, "%s",
+		                   msg);
 	return p->err;
 }
 
@@ -229,12 +228,15 @@ static void syntax_error(yp *p)
 		snprintf(ctx, sizeof ctx, " (%s at line %ld)", y->context, (long)y->context_mark.line + 1);
 	const char *hint = "";
 	if (strstr(problem, "cannot start any token") || strstr(problem, "tab")) {
-		hint = "; YAML indents with spaces, not tabs (a tab is fine inside a '|' block, after the indentation)";
+		hint = "; YAML indents with spaces, not tabs (a tab is fine inside a '|' block, after the "
+		       "indentation)";
 	} else if (strstr(problem, "expected key") || strstr(problem, "expected <block end>") ||
-		strstr(problem, "expected '-'") || strstr(problem, "not allowed in this context")) {
-		hint = "; check the indentation: keys of one mapping must line up, and in a list item the keys "
-			"after '- ' line up with the first one (requiredDataConnectors: 'dataTypes:' goes two spaces "
-			"right of '-', under 'connectorId:')";
+	           strstr(problem, "expected '-'") || strstr(problem, "not allowed in this context")) {
+		hint = "; check the indentation: keys of one mapping must line up, and in a list item the "
+		       "keys "
+		       "after '- ' line up with the first one (requiredDataConnectors: 'dataTypes:' goes two "
+		       "spaces "
+		       "right of '-', under 'connectorId:')";
 	}
 	if (y->error == YAML_MEMORY_ERROR)
 		p->err = add_error(p->rs, SW_ERR_NOMEM, p->file, 1, 1, "out of memory");
@@ -411,8 +413,9 @@ static void query_origin(const yp *p, const scalar *q, int *line_base, int *col_
 		return;
 	}
 	*line_base = (int)q->mark.line + 1;
-	*col_base = (int)q->mark.column + 1 +
-		(q->style == YAML_SINGLE_QUOTED_SCALAR_STYLE || q->style == YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+	*col_base =
+	        (int)q->mark.column + 1 +
+	        (q->style == YAML_SINGLE_QUOTED_SCALAR_STYLE || q->style == YAML_DOUBLE_QUOTED_SCALAR_STYLE);
 }
 
 /* Parse one rule document into r (p->rs collects errors). */
@@ -434,7 +437,8 @@ static bool parse_rule(yp *p, rule *r)
 		goto out;
 	top = p->ev.start_mark;
 	if (p->ev.type != YAML_MAPPING_START_EVENT) {
-		yfail(p, &p->ev.start_mark, "expected the rule's keys (id:, name:, query:, ...) at the top level");
+		yfail(p, &p->ev.start_mark,
+		      "expected the rule's keys (id:, name:, query:, ...) at the top level");
 		goto out;
 	}
 	for (;;) {
@@ -455,8 +459,11 @@ static bool parse_rule(yp *p, rule *r)
 		key[kn] = '\0';
 		if (!ynext(p))
 			goto out;
-		scalar *dst = strcmp(key, "id") == 0 ? &id : strcmp(key, "name") == 0 ? &name :
-			strcmp(key, "description") == 0 ? &desc : strcmp(key, "query") == 0 ? &query : NULL;
+		scalar *dst = strcmp(key, "id") == 0            ? &id
+		              : strcmp(key, "name") == 0        ? &name
+		              : strcmp(key, "description") == 0 ? &desc
+		              : strcmp(key, "query") == 0       ? &query
+		                                                : NULL;
 		if (dst) {
 			if (dst->set) {
 				yfail(p, &km, "key '%s' appears twice; keep one", key);
@@ -500,7 +507,8 @@ static bool parse_rule(yp *p, rule *r)
 	for (size_t i = 0; i < id.len; i++) {
 		unsigned char c = (unsigned char)id.s[i];
 		if (c <= 0x20 || c >= 0x7F) {
-			yfail(p, &id.mark, "'id' must be printable ASCII without spaces (Sentinel uses a UUID)");
+			yfail(p, &id.mark,
+			      "'id' must be printable ASCII without spaces (Sentinel uses a UUID)");
 			goto out;
 		}
 	}
@@ -546,13 +554,15 @@ sw_err sw_rules_load_buffer(sw_rules *rs, const char *file, const char *buf, siz
 {
 	if (len > SW_RULES_MAX_FILE)
 		return add_error(rs, SW_ERR_TOO_LARGE, file, 1, 1,
-			"rule file is larger than %u KiB; is it really a Sentinel rule?", SW_RULES_MAX_FILE / 1024);
+		                 "rule file is larger than %u KiB; is it really a Sentinel rule?",
+		                 SW_RULES_MAX_FILE / 1024);
 	size_t bad;
 	if (!sw_text_utf8_valid(buf, len, &bad)) {
 		long l, c;
 		pos_of(buf, len, bad, &l, &c);
 		return add_error(rs, SW_ERR_RULE, file, l, c,
-			"not UTF-8 text (byte 0x%02X); save the rule file as UTF-8", (unsigned char)buf[bad]);
+		                 "not UTF-8 text (byte 0x%02X); save the rule file as UTF-8",
+		                 (unsigned char)buf[bad]);
 	}
 	if (rs->n >= SW_RULES_MAX_RULES)
 		return add_error(rs, SW_ERR_LIMIT, file, 1, 1, "more than %d rules", SW_RULES_MAX_RULES);
@@ -580,9 +590,10 @@ sw_err sw_rules_load_buffer(sw_rules *rs, const char *file, const char *buf, siz
 	}
 	long dup = sw_rules_find(rs, r.id);
 	if (dup >= 0) {
-		sw_err e = add_error(rs, SW_ERR_RULE, file, r.id_line, r.id_col,
-			"duplicate rule id '%s' (already loaded from %s:%ld); give each rule its own id",
-			r.id, rs->v[dup].file, rs->v[dup].id_line);
+		sw_err e = add_error(
+		        rs, SW_ERR_RULE, file, r.id_line, r.id_col,
+		        "duplicate rule id '%s' (already loaded from %s:%ld); give each rule its own id",
+		        r.id, rs->v[dup].file, rs->v[dup].id_line);
 		rule_free(&r);
 		return e;
 	}
@@ -628,10 +639,11 @@ sw_err sw_rules_load_file(sw_rules *rs, const char *path)
 	sw_err e;
 	if (failed)
 		e = add_error(rs, SW_ERR_IO, path, 1, 1, "cannot read rule file: %s",
-			rd_err ? strerror(rd_err) : "read error");
+		              rd_err ? strerror(rd_err) : "read error");
 	else if (n > SW_RULES_MAX_FILE)
 		e = add_error(rs, SW_ERR_TOO_LARGE, path, 1, 1,
-			"rule file is larger than %u KiB; is it really a Sentinel rule?", SW_RULES_MAX_FILE / 1024);
+		              "rule file is larger than %u KiB; is it really a Sentinel rule?",
+		              SW_RULES_MAX_FILE / 1024);
 	else
 		e = sw_rules_load_buffer(rs, path, buf, n);
 	free(buf);
@@ -641,7 +653,7 @@ sw_err sw_rules_load_file(sw_rules *rs, const char *path)
 static bool rule_ext(const char *name)
 {
 	size_t n = strlen(name);
-	if (name[0] == '.')   /* editor droppings such as .#x.yaml */
+	if (name[0] == '.') /* editor droppings such as .#x.yaml */
 		return false;
 	const char *exts[] = { ".yaml", ".yml" };
 	for (size_t i = 0; i < 2; i++) {
@@ -661,10 +673,7 @@ static bool rule_ext(const char *name)
 	return false;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 sw_err sw_rules_load_path(sw_rules *rs, const char *path, const sw_rules_dir_ops *ops)
 {
@@ -710,7 +719,8 @@ sw_err sw_rules_add_builtin(sw_rules *rs, bool *added)
 	sw_rules *tmp = sw_rules_new();
 	if (!tmp)
 		return SW_ERR_NOMEM;
-	sw_err e = sw_rules_load_buffer(tmp, "<builtin>", sw_builtin_rule_yaml, sizeof sw_builtin_rule_yaml - 1);
+	sw_err e =
+	        sw_rules_load_buffer(tmp, "<builtin>", sw_builtin_rule_yaml, sizeof sw_builtin_rule_yaml - 1);
 	if (e != SW_OK || tmp->n != 1) {
 		for (size_t i = 0; i < tmp->n_errs; i++)
 			add_error(rs, e ? e : SW_ERR_RULE, NULL, 0, 0, "%s", tmp->errs[i]);

@@ -13,9 +13,9 @@
 #include "kql.h"
 #include "sw_error.h"
 
-#define SW_RULES_MAX_FILE  (1024u * 1024u)  /* bytes; a rule file is a few KiB */
+#define SW_RULES_MAX_FILE (1024u * 1024u) /* bytes; a rule file is a few KiB */
 #define SW_RULES_MAX_RULES 10000
-#define SW_RULES_MAX_ERRORS 1000            /* kept messages; the count goes on */
+#define SW_RULES_MAX_ERRORS 1000 /* kept messages; the count goes on */
 
 typedef struct sw_rules sw_rules;
 
@@ -58,7 +58,7 @@ const char *sw_rule_id(const sw_rules *rs, size_t i);
 const char *sw_rule_name(const sw_rules *rs, size_t i);
 const char *sw_rule_description(const sw_rules *rs, size_t i);
 const char *sw_rule_query(const sw_rules *rs, size_t i);
-const char *sw_rule_file(const sw_rules *rs, size_t i);   /* "<builtin>" for the default */
+const char *sw_rule_file(const sw_rules *rs, size_t i); /* "<builtin>" for the default */
 size_t sw_rule_tactic_count(const sw_rules *rs, size_t i);
 const char *sw_rule_tactic(const sw_rules *rs, size_t i, size_t j);
 size_t sw_rule_technique_count(const sw_rules *rs, size_t i);

@@ -9,28 +9,25 @@
 
 struct sw_needle {
 	sw_text_op op;
-	bool term_before;   /* has: the needle starts with a term character */
-	bool term_after;    /* has: the needle ends with a term character */
-	size_t len;         /* bytes of pat */
-	uint64_t mask;      /* sw_text_mask(pat) */
-	char *pat;          /* folded for case-insensitive ops, else as written */
-	char *text;         /* as written, for messages */
+	bool term_before; /* has: the needle starts with a term character */
+	bool term_after;  /* has: the needle ends with a term character */
+	size_t len;       /* bytes of pat */
+	uint64_t mask;    /* sw_text_mask(pat) */
+	char *pat;        /* folded for case-insensitive ops, else as written */
+	char *text;       /* as written, for messages */
 };
 
 static const char *const op_names[SW_TEXT__COUNT] = {
-	"has", "has_cs", "contains", "contains_cs", "startswith", "startswith_cs",
-	"endswith", "endswith_cs", "==", "=~",
+	"has",           "has_cs",   "contains",    "contains_cs", "startswith",
+	"startswith_cs", "endswith", "endswith_cs", "==",          "=~",
 };
 
-const char *sw_text_op_name(sw_text_op op)
-{
-	return (unsigned)op < SW_TEXT__COUNT ? op_names[op] : NULL;
-}
+const char *sw_text_op_name(sw_text_op op) { return (unsigned)op < SW_TEXT__COUNT ? op_names[op] : NULL; }
 
 bool sw_text_op_folds(sw_text_op op)
 {
 	return op == SW_TEXT_HAS || op == SW_TEXT_CONTAINS || op == SW_TEXT_STARTSWITH ||
-		op == SW_TEXT_ENDSWITH || op == SW_TEXT_EQ_CI;
+	       op == SW_TEXT_ENDSWITH || op == SW_TEXT_EQ_CI;
 }
 
 /* Decode one code point at s[0..n); returns its length, or 0 when the bytes
@@ -46,11 +43,17 @@ static size_t utf8_decode(const unsigned char *s, size_t n, int32_t *cp)
 	size_t len;
 	int32_t v, min;
 	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2; v = c & 0x1F; min = 0x80;
+		len = 2;
+		v = c & 0x1F;
+		min = 0x80;
 	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3; v = c & 0x0F; min = 0x800;
+		len = 3;
+		v = c & 0x0F;
+		min = 0x800;
 	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4; v = c & 0x07; min = 0x10000;
+		len = 4;
+		v = c & 0x07;
+		min = 0x10000;
 	} else {
 		return 0;
 	}
@@ -226,8 +229,7 @@ static bool has_match(const sw_needle *nd, const char *h, size_t n)
 	}
 }
 
-bool sw_needle_match(const sw_needle *nd, const char *raw, size_t rawlen,
-	const char *folded, size_t flen)
+bool sw_needle_match(const sw_needle *nd, const char *raw, size_t rawlen, const char *folded, size_t flen)
 {
 	const char *h = raw;
 	size_t n = rawlen;
@@ -239,22 +241,16 @@ bool sw_needle_match(const sw_needle *nd, const char *raw, size_t rawlen,
 	}
 	switch (nd->op) {
 	case SW_TEXT_HAS:
-	case SW_TEXT_HAS_CS:
-		return has_match(nd, h, n);
+	case SW_TEXT_HAS_CS: return has_match(nd, h, n);
 	case SW_TEXT_CONTAINS:
-	case SW_TEXT_CONTAINS_CS:
-		return nd->len == 0 || find(h, n, 0, nd->pat, nd->len) != SIZE_MAX;
+	case SW_TEXT_CONTAINS_CS: return nd->len == 0 || find(h, n, 0, nd->pat, nd->len) != SIZE_MAX;
 	case SW_TEXT_STARTSWITH:
-	case SW_TEXT_STARTSWITH_CS:
-		return n >= nd->len && memcmp(h, nd->pat, nd->len) == 0;
+	case SW_TEXT_STARTSWITH_CS: return n >= nd->len && memcmp(h, nd->pat, nd->len) == 0;
 	case SW_TEXT_ENDSWITH:
-	case SW_TEXT_ENDSWITH_CS:
-		return n >= nd->len && memcmp(h + n - nd->len, nd->pat, nd->len) == 0;
+	case SW_TEXT_ENDSWITH_CS: return n >= nd->len && memcmp(h + n - nd->len, nd->pat, nd->len) == 0;
 	case SW_TEXT_EQ:
-	case SW_TEXT_EQ_CI:
-		return n == nd->len && memcmp(h, nd->pat, n) == 0;
-	case SW_TEXT__COUNT:
-		break;
+	case SW_TEXT_EQ_CI: return n == nd->len && memcmp(h, nd->pat, n) == 0;
+	case SW_TEXT__COUNT: break;
 	}
 	return false;
 }
@@ -316,8 +312,7 @@ uint64_t sw_needle_mask(const sw_needle *nd) { return nd->mask; }
 sw_text_op sw_needle_op(const sw_needle *nd) { return nd->op; }
 const char *sw_needle_text(const sw_needle *nd) { return nd->text; }
 
-bool sw_text_match(sw_text_op op, const char *hay, size_t hlen,
-	const char *needle, size_t nlen)
+bool sw_text_match(sw_text_op op, const char *hay, size_t hlen, const char *needle, size_t nlen)
 {
 	sw_needle *nd;
 	if (sw_needle_new(op, needle, nlen, &nd) != SW_OK)

@@ -15,16 +15,16 @@
 #include "sw_error.h"
 
 typedef enum sw_text_op {
-	SW_TEXT_HAS,            /* term match, case-insensitive */
-	SW_TEXT_HAS_CS,         /* term match, case-sensitive */
-	SW_TEXT_CONTAINS,       /* substring, case-insensitive */
+	SW_TEXT_HAS,      /* term match, case-insensitive */
+	SW_TEXT_HAS_CS,   /* term match, case-sensitive */
+	SW_TEXT_CONTAINS, /* substring, case-insensitive */
 	SW_TEXT_CONTAINS_CS,
-	SW_TEXT_STARTSWITH,     /* prefix, case-insensitive (KQL's default) */
+	SW_TEXT_STARTSWITH, /* prefix, case-insensitive (KQL's default) */
 	SW_TEXT_STARTSWITH_CS,
 	SW_TEXT_ENDSWITH,
 	SW_TEXT_ENDSWITH_CS,
-	SW_TEXT_EQ,             /* == : byte-exact equality */
-	SW_TEXT_EQ_CI,          /* =~ : case-insensitive equality */
+	SW_TEXT_EQ,    /* == : byte-exact equality */
+	SW_TEXT_EQ_CI, /* =~ : case-insensitive equality */
 	SW_TEXT__COUNT
 } sw_text_op;
 
@@ -59,8 +59,7 @@ size_t sw_text_fold(const char *s, size_t len, char *out);
 /* Match n against a haystack. raw/rawlen is the haystack as stored; folded/
  * flen is sw_text_fold() of it, needed only when sw_text_op_folds(op) (may
  * be NULL otherwise). No allocation. */
-bool sw_needle_match(const sw_needle *n, const char *raw, size_t rawlen,
-	const char *folded, size_t flen);
+bool sw_needle_match(const sw_needle *n, const char *raw, size_t rawlen, const char *folded, size_t flen);
 
 /* Which byte values (bit b & 63) occur in s: a cheap prefilter for a rule
  * pack, since a needle whose mask has a bit the haystack's lacks cannot
@@ -72,8 +71,7 @@ uint64_t sw_needle_mask(const sw_needle *n);
 /* One-shot convenience for tests and cold paths: compiles, folds (on the
  * stack for short haystacks) and matches. False also when the needle is
  * invalid or memory runs out. */
-bool sw_text_match(sw_text_op op, const char *hay, size_t hlen,
-	const char *needle, size_t nlen);
+bool sw_text_match(sw_text_op op, const char *hay, size_t hlen, const char *needle, size_t nlen);
 
 /* True when s is well-formed UTF-8 (no overlongs, surrogates or values past
  * U+10FFFF). If not and bad is non-NULL, *bad is the offset of the first

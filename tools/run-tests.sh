@@ -39,7 +39,7 @@ print(p, f)' "$log")
 }
 
 build_and_test() {
-  meson setup --wipe build-ci -Dwerror=true --buildtype=debugoptimized >/dev/null &&
+  rm -rf build-ci && meson setup build-ci -Dwerror=true --buildtype=debugoptimized >/dev/null &&
     ninja -C build-ci &&
     meson test -C build-ci --print-errorlogs
 }
@@ -47,7 +47,7 @@ step "build (-Werror) and test" build_and_test
 count_meson build-ci
 
 asan() {
-  CC=clang meson setup --wipe build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+  rm -rf build-asan && CC=clang meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
     -Dc_args=-fno-sanitize-recover=undefined >/dev/null &&
     ninja -C build-asan &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -56,7 +56,7 @@ asan() {
 step "unit tests under ASan+UBSan" asan
 
 fuzz() {
-  CC=clang meson setup --wipe build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+  rm -rf build-fuzz && CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
     >/dev/null && ninja -C build-fuzz || return 1
   local rc=0 t seeds work
   for t in build-fuzz/tests/fuzz/fuzz_*; do
@@ -79,9 +79,12 @@ step "libFuzzer, ${FUZZ_SECONDS}s per target" fuzz
 vg() {
   local files=(tests/fixtures/*.exe)
   [ -d ../shared/corpus ] && files+=(../shared/corpus/*.dll ../shared/corpus/*.exe ../shared/corpus/*.signed)
+  [ -x build-ci/signwatch ] || return 1
+  # Exit 1 is expected (some fixtures are not PE files); 99 is valgrind's.
   valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-    build-ci/signwatch inspect --json --ca-file tests/fixtures/pki/roots.pem "${files[@]}" >/dev/null
-  [ $? -ne 99 ]
+    build-ci/signwatch inspect --json --ca-file tests/fixtures/pki/roots.pem "${files[@]}" >/dev/null 2>&1
+  local rc=$?
+  [ $rc -eq 0 ] || [ $rc -eq 1 ]
 }
 step "valgrind over the fixtures" vg
 

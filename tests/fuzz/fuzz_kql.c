@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool a = sw_kql_match(q, &r, 1717243200000LL);
 		bool b = sw_kql_match_scratch(q, &r, 1717243200000LL, s);
 		if (a != b)
-			abort();   /* the two evaluation paths must agree */
+			abort(); /* the two evaluation paths must agree */
 		r.timestamp = SW_TIME_NULL;
 		r.is_trusted = SW_NULL;
 		r.report_id = -1;

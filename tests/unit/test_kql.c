@@ -8,17 +8,16 @@
 #include "tap.h"
 
 #define DAY 86400000LL
-#define NOW 1717243200000LL   /* 2024-06-01T12:00:00Z */
+#define NOW 1717243200000LL /* 2024-06-01T12:00:00Z */
 
-static const char PULSEWAY[] =
-	"let Time_start = now(-5d);\n"
-	"let Time_end = now();\n"
-	"//\n"
-	"DeviceFileCertificateInfo\n"
-	"| where Timestamp between (Time_start..Time_end)\n"
-	"| where Signer has 'MMSoft Design'\n"
-	"| summarize FirstSeen=min(Timestamp), LastSeen=max(Timestamp), \n"
-	"    Report=make_set(ReportId), Count=count() by DeviceId, DeviceName\n";
+static const char PULSEWAY[] = "let Time_start = now(-5d);\n"
+                               "let Time_end = now();\n"
+                               "//\n"
+                               "DeviceFileCertificateInfo\n"
+                               "| where Timestamp between (Time_start..Time_end)\n"
+                               "| where Signer has 'MMSoft Design'\n"
+                               "| summarize FirstSeen=min(Timestamp), LastSeen=max(Timestamp), \n"
+                               "    Report=make_set(ReportId), Count=count() by DeviceId, DeviceName\n";
 
 static char *crl[] = { "http://crl.example.com/ca.crl", "http://crl2.example.org/x.crl" };
 
@@ -127,7 +126,10 @@ static void test_operators(void)
 {
 	sw_record r;
 	mkrec(&r, "MMSoft Design Ltd.");
-	struct { const char *cond; int want; } c[] = {
+	struct {
+		const char *cond;
+		int want;
+	} c[] = {
 		{ "Signer has 'mmsoft design'", 1 },
 		{ "Signer !has 'MMSoft Design'", 0 },
 		{ "Signer has_cs 'MMSoft Design'", 1 },
@@ -246,14 +248,14 @@ static void bad(const char *q, int lb, int cb, const char *want_prefix, const ch
 	sw_kql *k = NULL;
 	char err[512] = "";
 	sw_err e = sw_kql_compile(q, strlen(q), lb, cb, &k, err, sizeof err);
-	char shown[64];   /* one TAP line: no newlines in the test name */
+	char shown[64]; /* one TAP line: no newlines in the test name */
 	snprintf(shown, sizeof shown, "%s", q);
 	for (char *c = shown; *c; c++)
 		if (*c == '\n')
 			*c = ' ';
 	ok(e != SW_OK && k == NULL, "rejected: %s", shown);
 	ok(strncmp(err, want_prefix, strlen(want_prefix)) == 0 && strstr(err, want_sub) != NULL,
-		"message '%s' starts with '%s' and has '%s'", err, want_prefix, want_sub);
+	   "message '%s' starts with '%s' and has '%s'", err, want_prefix, want_sub);
 }
 
 static void test_errors(void)
@@ -261,11 +263,14 @@ static void test_errors(void)
 	bad("DeviceProcessEvents | where FileName has 'x'", 1, 1, "1:1: ", "'DeviceProcessEvents'");
 	bad("DeviceFileCertificateInfo\n| where signer has 'x'", 1, 1, "2:9: ", "did you mean 'Signer'");
 	bad("DeviceFileCertificateInfo\n| where Signr has 'x'", 1, 1, "2:9: ", "unknown column 'Signr'");
-	bad("DeviceFileCertificateInfo | where Signer matches regex 'x'", 1, 1, "1:42: ", "unsupported operator");
+	bad("DeviceFileCertificateInfo | where Signer matches regex 'x'", 1, 1,
+	    "1:42: ", "unsupported operator");
 	bad("DeviceFileCertificateInfo | where Signer hasprefix 'x'", 1, 1, "1:42: ", "'hasprefix'");
-	bad("DeviceFileCertificateInfo | where tolower(Signer) == 'x'", 1, 1, "1:35: ", "unsupported function 'tolower'");
+	bad("DeviceFileCertificateInfo | where tolower(Signer) == 'x'", 1, 1,
+	    "1:35: ", "unsupported function 'tolower'");
 	bad("DeviceFileCertificateInfo | where Signer has 'x' garbage", 1, 1, "1:50: ", "'garbage'");
-	bad("DeviceFileCertificateInfo | where Signer has 'x' | take 10", 1, 1, "1:52: ", "unsupported tabular operator");
+	bad("DeviceFileCertificateInfo | where Signer has 'x' | take 10", 1, 1,
+	    "1:52: ", "unsupported tabular operator");
 	bad("DeviceFileCertificateInfo | where Signer has 'x", 1, 1, "1:46: ", "unterminated string");
 	bad("DeviceFileCertificateInfo | where Signer has 'a\\qb'", 1, 1, "1:46: ", "unknown escape");
 	bad("DeviceFileCertificateInfo | where Signer has ''", 1, 1, "1:46: ", "empty string");
@@ -276,19 +281,25 @@ static void test_errors(void)
 	bad("DeviceFileCertificateInfo | where IsTrusted == 2", 1, 1, "1:48: ", "true, false, 1 or 0");
 	bad("DeviceFileCertificateInfo | where IsTrusted == 'yes'", 1, 1, "1:48: ", "true, false");
 	bad("DeviceFileCertificateInfo | where FileSize == 1.5", 1, 1, "1:47: ", "integer");
-	bad("DeviceFileCertificateInfo | where Timestamp between (X .. now())", 1, 1, "1:54: ", "unknown name");
-	bad("DeviceFileCertificateInfo | where Timestamp between (now(-5x) .. now())", 1, 1, "1:59: ", "units");
+	bad("DeviceFileCertificateInfo | where Timestamp between (X .. now())", 1, 1,
+	    "1:54: ", "unknown name");
+	bad("DeviceFileCertificateInfo | where Timestamp between (now(-5x) .. now())", 1, 1,
+	    "1:59: ", "units");
 	bad("DeviceFileCertificateInfo | where Timestamp between (now(-5d) now())", 1, 1, "1:63: ", "'..'");
-	bad("DeviceFileCertificateInfo | where Timestamp between (datetime(2024-02-30) .. now())", 1, 1, "1:54: ", "bad datetime");
+	bad("DeviceFileCertificateInfo | where Timestamp between (datetime(2024-02-30) .. now())", 1, 1,
+	    "1:54: ", "bad datetime");
 	bad("DeviceFileCertificateInfo | where Timestamp > 5", 1, 1, "1:47: ", "expected a time");
 	bad("let T = 5;\nDeviceFileCertificateInfo", 1, 1, "1:9: ", "unsupported let value");
 	bad("let T = now(-1d)\nDeviceFileCertificateInfo", 1, 1, "2:1: ", "';'");
 	bad("let T = now(); let T = now();\nDeviceFileCertificateInfo", 1, 1, "1:20: ", "already defined");
-	bad("DeviceFileCertificateInfo | summarize c=count() | where Signer has 'x'", 1, 1, "1:51: ", "summarize must be the last");
-	bad("DeviceFileCertificateInfo | summarize c=dcount(Signer)", 1, 1, "1:41: ", "unsupported aggregation");
+	bad("DeviceFileCertificateInfo | summarize c=count() | where Signer has 'x'", 1, 1,
+	    "1:51: ", "summarize must be the last");
+	bad("DeviceFileCertificateInfo | summarize c=dcount(Signer)", 1, 1,
+	    "1:41: ", "unsupported aggregation");
 	bad("DeviceFileCertificateInfo | summarize c=count(), c=count()", 1, 1, "1:50: ", "used twice");
 	bad("DeviceFileCertificateInfo | summarize s=make_set(ReportId, 0)", 1, 1, "1:60: ", "1..1048576");
-	bad("DeviceFileCertificateInfo | summarize c=count() by Devic", 1, 1, "1:52: ", "unknown column 'Devic'");
+	bad("DeviceFileCertificateInfo | summarize c=count() by Devic", 1, 1,
+	    "1:52: ", "unknown column 'Devic'");
 	bad("DeviceFileCertificateInfo | where Signer has 'x' ;;", 1, 1, "1:51: ", "unexpected text");
 	bad("DeviceFileCertificateInfo | where Signer has 'x' ! 1", 1, 1, "1:50: ", "unexpected character");
 	bad("DeviceFileCertificateInfo | where", 1, 1, "1:34: ", "at end of query");
@@ -366,29 +377,39 @@ static void test_misc(void)
 	free(d);
 	sw_kql_free(k);
 
-	k = compile("DeviceFileCertificateInfo | where Timestamp > ago(1d) | where Timestamp <= datetime(2024-06-01T00:00:00Z)"
-		" | where Signer has 'a' or Timestamp < ago(10d)", err, sizeof err);
+	k = compile("DeviceFileCertificateInfo | where Timestamp > ago(1d) | where Timestamp <= "
+	            "datetime(2024-06-01T00:00:00Z)"
+	            " | where Signer has 'a' or Timestamp < ago(10d)",
+	            err, sizeof err);
 	ok(k && sw_kql_window(k, NOW, &a, &b) == 1, "window from comparisons");
 	is_int(a, NOW - DAY + 1, "> is exclusive");
 	is_int(b, NOW - 12 * 3600000LL, "<= datetime");
 	d = k ? sw_kql_describe(k) : NULL;
-	is_str(d, "Timestamp > now(-1d) and Timestamp <= datetime(2024-06-01T00:00:00Z) and "
-		"(Signer has 'a' or Timestamp < now(-10d))", "describe comparisons");
+	is_str(d,
+	       "Timestamp > now(-1d) and Timestamp <= datetime(2024-06-01T00:00:00Z) and "
+	       "(Signer has 'a' or Timestamp < now(-10d))",
+	       "describe comparisons");
 	free(d);
 	sw_kql_free(k);
 
-	k = compile("DeviceFileCertificateInfo | where Signer has_any ('it\\'s', \"b\") and not(isempty(Issuer)) "
-		"and ReportId in (1, 2) and IsTrusted == false | summarize count(), min(Timestamp), make_set(Signer, 10) by DeviceId",
-		err, sizeof err);
+	k = compile(
+	        "DeviceFileCertificateInfo | where Signer has_any ('it\\'s', \"b\") and not(isempty(Issuer)) "
+	        "and ReportId in (1, 2) and IsTrusted == false | summarize count(), min(Timestamp), "
+	        "make_set(Signer, 10) by DeviceId",
+	        err, sizeof err);
 	ok(k != NULL, "compiles (%s)", k ? "" : err);
 	d = k ? sw_kql_describe(k) : NULL;
-	is_str(d, "Signer has_any ('it\\'s', 'b') and not(isempty(Issuer)) and ReportId in (1, 2) and IsTrusted == false",
-		"describe lists");
+	is_str(d,
+	       "Signer has_any ('it\\'s', 'b') and not(isempty(Issuer)) and ReportId in (1, 2) and IsTrusted "
+	       "== false",
+	       "describe lists");
 	free(d);
 	sw_kql_agg ag;
 	ok(k && sw_kql_agg_get(k, 0, &ag) && strcmp(ag.name, "count_") == 0, "default name count_");
-	ok(k && sw_kql_agg_get(k, 1, &ag) && strcmp(ag.name, "min_Timestamp") == 0, "default name min_Timestamp");
-	ok(k && sw_kql_agg_get(k, 2, &ag) && strcmp(ag.name, "set_Signer") == 0 && ag.cap == 10, "make_set cap 10");
+	ok(k && sw_kql_agg_get(k, 1, &ag) && strcmp(ag.name, "min_Timestamp") == 0,
+	   "default name min_Timestamp");
+	ok(k && sw_kql_agg_get(k, 2, &ag) && strcmp(ag.name, "set_Signer") == 0 && ag.cap == 10,
+	   "make_set cap 10");
 	sw_kql_free(k);
 
 	/* Scratch: one fold per record and column across rules; reset between records. */
@@ -396,7 +417,8 @@ static void test_misc(void)
 	sw_kql *k2 = compile("DeviceFileCertificateInfo | where Signer has 'beta'", err, sizeof err);
 	sw_kql_scratch *s = sw_kql_scratch_new();
 	mkrec(&r, "Alpha Beta");
-	ok(sw_kql_match_scratch(k1, &r, NOW, s) && sw_kql_match_scratch(k2, &r, NOW, s), "both rules on one record");
+	ok(sw_kql_match_scratch(k1, &r, NOW, s) && sw_kql_match_scratch(k2, &r, NOW, s),
+	   "both rules on one record");
 	r.signer = "Gamma";
 	sw_kql_scratch_reset(s);
 	ok(!sw_kql_match_scratch(k1, &r, NOW, s), "reset sees the refilled record");

@@ -114,7 +114,8 @@ static void bad_rule(const char *text, const char *name, const char *pos, const 
 	const char *e = sw_rules_error(rs, 0);
 	ok(sw_rules_count(rs) == 0 && sw_rules_error_count(rs) == 1, "%s: rejected", name);
 	ok(e && strncmp(e, want, strlen(want)) == 0 && strstr(e, sub),
-		"%s: message '%s' starts with '%s' and has '%s'", name, e ? e : "(none)", want + strlen(tmpdir), sub);
+	   "%s: message '%s' starts with '%s' and has '%s'", name, e ? e : "(none)", want + strlen(tmpdir),
+	   sub);
 	sw_rules_free(rs);
 }
 
@@ -126,8 +127,10 @@ static void test_pulseway(const char *yaml)
 	is_int(sw_rules_error_count(rs), 0, "no errors");
 	if (sw_rules_count(rs) == 1) {
 		is_str(sw_rule_id(rs, 0), "6192b741-4540-4416-8dbb-ce0405166d0a", "id");
-		is_str(sw_rule_name(rs, 0), "Remote Management and Monitoring tool - Pulseway - File Signature", "name");
-		ok(strncmp(sw_rule_description(rs, 0), "Remote Monitoring and Management (RMM)", 38) == 0, "description");
+		is_str(sw_rule_name(rs, 0),
+		       "Remote Management and Monitoring tool - Pulseway - File Signature", "name");
+		ok(strncmp(sw_rule_description(rs, 0), "Remote Monitoring and Management (RMM)", 38) == 0,
+		   "description");
 		is_int(sw_rule_tactic_count(rs, 0), 1, "one tactic");
 		is_str(sw_rule_tactic(rs, 0, 0), "CommandAndControl", "tactic");
 		is_int(sw_rule_technique_count(rs, 0), 1, "one technique");
@@ -137,7 +140,8 @@ static void test_pulseway(const char *yaml)
 		const sw_kql *k = sw_rule_kql(rs, 0);
 		ok(k && sw_kql_agg_count(k) == 4 && sw_kql_by_count(k) == 2, "summarize compiled");
 		char *d = k ? sw_kql_describe(k) : NULL;
-		is_str(d, "Timestamp between (now(-5d) .. now()) and Signer has 'MMSoft Design'", "predicate");
+		is_str(d, "Timestamp between (now(-5d) .. now()) and Signer has 'MMSoft Design'",
+		       "predicate");
 		free(d);
 		is_int(sw_rules_find(rs, "6192b741-4540-4416-8dbb-ce0405166d0a"), 0, "find by id");
 		is_int(sw_rules_find(rs, "nope"), -1, "find missing id");
@@ -161,7 +165,8 @@ static void test_pulseway(const char *yaml)
 	char want[600];
 	snprintf(want, sizeof want, "%s:1:5: duplicate rule id", path);
 	ok(sw_rules_error(rs, 0) && strncmp(sw_rules_error(rs, 0), want, strlen(want)) == 0 &&
-		strstr(sw_rules_error(rs, 0), "<builtin>:1"), "duplicate names both places: %s", sw_rules_error(rs, 0));
+	           strstr(sw_rules_error(rs, 0), "<builtin>:1"),
+	   "duplicate names both places: %s", sw_rules_error(rs, 0));
 	sw_rules_free(rs);
 }
 
@@ -173,7 +178,8 @@ static void test_variants(const char *yaml)
 	ok(sw_rules_count(rs) == 1 && sw_rules_error_count(rs) == 0, "CRLF loads");
 	if (sw_rules_count(rs) == 1) {
 		char *d = sw_kql_describe(sw_rule_kql(rs, 0));
-		is_str(d, "Timestamp between (now(-5d) .. now()) and Signer has 'MMSoft Design'", "CRLF predicate");
+		is_str(d, "Timestamp between (now(-5d) .. now()) and Signer has 'MMSoft Design'",
+		       "CRLF predicate");
 		free(d);
 		ok(!strchr(sw_rule_query(rs, 0), '\r'), "CRLF query has no CR");
 	}
@@ -191,7 +197,7 @@ static void test_variants(const char *yaml)
 	rs = load_text("ok", "bom.yaml", bom, NULL, 0);
 	ok(sw_rules_count(rs) == 1 && sw_rules_error_count(rs) == 0, "BOM loads");
 	ok(sw_rules_count(rs) == 1 && strcmp(sw_rule_id(rs, 0), "6192b741-4540-4416-8dbb-ce0405166d0a") == 0,
-		"BOM: id without the BOM");
+	   "BOM: id without the BOM");
 	sw_rules_free(rs);
 	char *bom_bad = replace(bom, "Signer has", "Signr has");
 	bad_rule(bom_bad, "bom-bad.yaml", "18:11", "unknown column 'Signr'");
@@ -199,14 +205,16 @@ static void test_variants(const char *yaml)
 	free(bom);
 
 	/* Tabs inside the block scalars, after the indentation. */
-	char *tabs = replace(yaml, "| where Signer has 'MMSoft Design'", "|\twhere\tSigner\thas\t'MMSoft Design'\t");
+	char *tabs = replace(yaml, "| where Signer has 'MMSoft Design'",
+	                     "|\twhere\tSigner\thas\t'MMSoft Design'\t");
 	char *tabs2 = replace(tabs, "    https://github.com", "    \thttps://github.com");
 	rs = load_text("ok", "tabs.yaml", tabs2, NULL, 0);
 	ok(sw_rules_count(rs) == 1 && sw_rules_error_count(rs) == 0, "tabs in block scalars load (%s)",
-		sw_rules_error(rs, 0) ? sw_rules_error(rs, 0) : "");
+	   sw_rules_error(rs, 0) ? sw_rules_error(rs, 0) : "");
 	if (sw_rules_count(rs) == 1) {
 		char *d = sw_kql_describe(sw_rule_kql(rs, 0));
-		is_str(d, "Timestamp between (now(-5d) .. now()) and Signer has 'MMSoft Design'", "tabs predicate");
+		is_str(d, "Timestamp between (now(-5d) .. now()) and Signer has 'MMSoft Design'",
+		       "tabs predicate");
 		free(d);
 		ok(strstr(sw_rule_description(rs, 0), "\thttps://") != NULL, "tab kept in the description");
 	}
@@ -221,14 +229,18 @@ static void test_variants(const char *yaml)
 	/* Upstream's mis-indented requiredDataConnectors: "- connectorId" and
 	 * "dataTypes:" in one column. Indented under the key it is invalid YAML
 	 * and is refused with a position and the fix ... */
-	char *mis = replace(yaml, "- connectorId: MicrosoftThreatProtection\n  dataTypes:\n  - DeviceFileCertificateInfo\n",
-		"  - connectorId: MicrosoftThreatProtection\n  dataTypes:\n    - DeviceFileCertificateInfo\n");
+	char *mis = replace(
+	        yaml,
+	        "- connectorId: MicrosoftThreatProtection\n  dataTypes:\n  - DeviceFileCertificateInfo\n",
+	        "  - connectorId: MicrosoftThreatProtection\n  dataTypes:\n    - "
+	        "DeviceFileCertificateInfo\n");
 	ok(strcmp(mis, yaml) != 0, "mis-indented variant made");
 	bad_rule(mis, "misindent.yaml", "8:3", "dataTypes:' goes two spaces right of '-'");
 	free(mis);
 	/* ... at column 1 it is valid YAML (dataTypes becomes a top-level key,
 	 * which is tolerated) and loads. */
-	char *mis1 = replace(yaml, "\n  dataTypes:\n  - DeviceFileCertificateInfo\n", "\ndataTypes:\n- DeviceFileCertificateInfo\n");
+	char *mis1 = replace(yaml, "\n  dataTypes:\n  - DeviceFileCertificateInfo\n",
+	                     "\ndataTypes:\n- DeviceFileCertificateInfo\n");
 	ok(strcmp(mis1, yaml) != 0, "column-1 mis-indented variant made");
 	rs = load_text("ok", "misindent1.yaml", mis1, NULL, 0);
 	ok(sw_rules_count(rs) == 1 && sw_rules_error_count(rs) == 0, "column-1 mis-indented variant loads");
@@ -236,22 +248,27 @@ static void test_variants(const char *yaml)
 	free(mis1);
 
 	/* Other Sentinel keys are tolerated; lists for tactics and techniques. */
-	char *extra = replace(yaml, "tactics: CommandAndControl\nrelevantTechniques: T1219\n",
-		"tactics:\n  - CommandAndControl\n  - Persistence\nrelevantTechniques:\n  - T1219\n  - T1105\n"
-		"version: 1.0.1\nkind: Scheduled\ntags:\n  - RMM\nmetadata:\n  source:\n    kind: Community\n"
-		"  author:\n    name: someone\nentityMappings:\n  - entityType: Host\n    fieldMappings:\n"
-		"      - identifier: HostName\n        columnName: DeviceName\nanchored: &a [1, 2]\nref: *a\n");
+	char *extra = replace(
+	        yaml, "tactics: CommandAndControl\nrelevantTechniques: T1219\n",
+	        "tactics:\n  - CommandAndControl\n  - Persistence\nrelevantTechniques:\n  - T1219\n  - "
+	        "T1105\n"
+	        "version: 1.0.1\nkind: Scheduled\ntags:\n  - RMM\nmetadata:\n  source:\n    kind: Community\n"
+	        "  author:\n    name: someone\nentityMappings:\n  - entityType: Host\n    fieldMappings:\n"
+	        "      - identifier: HostName\n        columnName: DeviceName\nanchored: &a [1, 2]\nref: "
+	        "*a\n");
 	rs = load_text("ok", "extra.yaml", extra, NULL, 0);
 	ok(sw_rules_count(rs) == 1 && sw_rules_error_count(rs) == 0, "other Sentinel keys tolerated (%s)",
-		sw_rules_error(rs, 0) ? sw_rules_error(rs, 0) : "");
-	ok(sw_rule_tactic_count(rs, 0) == 2 && strcmp(sw_rule_tactic(rs, 0, 1), "Persistence") == 0, "tactics list");
-	ok(sw_rule_technique_count(rs, 0) == 2 && strcmp(sw_rule_technique(rs, 0, 1), "T1105") == 0, "techniques list");
+	   sw_rules_error(rs, 0) ? sw_rules_error(rs, 0) : "");
+	ok(sw_rule_tactic_count(rs, 0) == 2 && strcmp(sw_rule_tactic(rs, 0, 1), "Persistence") == 0,
+	   "tactics list");
+	ok(sw_rule_technique_count(rs, 0) == 2 && strcmp(sw_rule_technique(rs, 0, 1), "T1105") == 0,
+	   "techniques list");
 	sw_rules_free(rs);
 	free(extra);
 	char *comma = replace(yaml, "relevantTechniques: T1219", "relevantTechniques: T1219, T1105");
 	rs = load_text("ok", "comma.yaml", comma, NULL, 0);
 	ok(sw_rule_technique_count(rs, 0) == 2 && strcmp(sw_rule_technique(rs, 0, 1), "T1105") == 0,
-		"comma-separated techniques");
+	   "comma-separated techniques");
 	sw_rules_free(rs);
 	free(comma);
 }
@@ -315,7 +332,7 @@ static void test_bad(const char *yaml)
 	ok(sw_rules_load_file(rs, path) == SW_ERR_IO, "missing file: I/O error");
 	snprintf(want, sizeof want, "%s:1:1: cannot open rule file: ", path);
 	ok(sw_rules_error(rs, 0) && strncmp(sw_rules_error(rs, 0), want, strlen(want)) == 0,
-		"missing file: %s", sw_rules_error(rs, 0));
+	   "missing file: %s", sw_rules_error(rs, 0));
 	sw_rules_free(rs);
 
 	/* A 100 MB file (sparse) is refused without being read whole. */
@@ -328,19 +345,20 @@ static void test_bad(const char *yaml)
 	ok(sw_rules_load_file(rs, path) == SW_ERR_TOO_LARGE, "100 MB file: too large");
 	snprintf(want, sizeof want, "%s:1:1: rule file is larger than 1024 KiB", path);
 	ok(sw_rules_error(rs, 0) && strncmp(sw_rules_error(rs, 0), want, strlen(want)) == 0,
-		"100 MB file: %s", sw_rules_error(rs, 0));
+	   "100 MB file: %s", sw_rules_error(rs, 0));
 	sw_rules_free(rs);
 	unlink(path);
 
 	/* From memory, the same caps. */
 	rs = sw_rules_new();
-	ok(sw_rules_load_buffer(rs, "mem.yaml", yaml, SW_RULES_MAX_FILE + 1) == SW_ERR_TOO_LARGE, "buffer cap");
+	ok(sw_rules_load_buffer(rs, "mem.yaml", yaml, SW_RULES_MAX_FILE + 1) == SW_ERR_TOO_LARGE,
+	   "buffer cap");
 	sw_rules_free(rs);
 
 	/* A directory given as a file. */
 	rs = sw_rules_new();
 	ok(sw_rules_load_file(rs, tmpdir) == SW_ERR_IO, "directory as a file: I/O error (%s)",
-		sw_rules_error(rs, 0) ? sw_rules_error(rs, 0) : "");
+	   sw_rules_error(rs, 0) ? sw_rules_error(rs, 0) : "");
 	sw_rules_free(rs);
 }
 
@@ -349,7 +367,8 @@ static void test_folder(const char *yaml)
 	/* One bad file does not stop the others; names are loaded in order. */
 	const char *bad = "id: x\nname: y\nquery: DeviceProcessEvents\n";
 	put("mix", "b_bad.yaml", bad, strlen(bad));
-	char *c = replace(yaml, "6192b741-4540-4416-8dbb-ce0405166d0a", "c0000000-0000-0000-0000-000000000000");
+	char *c =
+	        replace(yaml, "6192b741-4540-4416-8dbb-ce0405166d0a", "c0000000-0000-0000-0000-000000000000");
 	put("mix", "c_ok.yml", c, strlen(c));
 	free(c);
 	put("mix", "a_ok.yaml", yaml, strlen(yaml));
@@ -364,16 +383,18 @@ static void test_folder(const char *yaml)
 	is_int(sw_rules_count(rs), 2, "the good files load");
 	is_int(sw_rules_error_count(rs), 2, "two errors (bad table, duplicate id)");
 	ok(strstr(sw_rules_error(rs, 0), "b_bad.yaml:3:8: ") != NULL, "first error is b_bad.yaml:3:8: %s",
-		sw_rules_error(rs, 0));
+	   sw_rules_error(rs, 0));
 	ok(strstr(sw_rules_error(rs, 1), "d_dup.YAML:1:5: duplicate rule id") != NULL, "then d_dup: %s",
-		sw_rules_error(rs, 1));
-	ok(sw_rules_count(rs) == 2 && strstr(sw_rule_file(rs, 0), "a_ok.yaml") && strstr(sw_rule_file(rs, 1), "c_ok.yml"),
-		"sorted by name");
+	   sw_rules_error(rs, 1));
+	ok(sw_rules_count(rs) == 2 && strstr(sw_rule_file(rs, 0), "a_ok.yaml") &&
+	           strstr(sw_rule_file(rs, 1), "c_ok.yml"),
+	   "sorted by name");
 	sw_rules_free(rs);
 
 	/* Without directory callbacks a folder cannot be read. */
 	rs = sw_rules_new();
-	ok(sw_rules_load_path(rs, dir, NULL) != SW_OK && sw_rules_error_count(rs) == 1, "folder without dir ops");
+	ok(sw_rules_load_path(rs, dir, NULL) != SW_OK && sw_rules_error_count(rs) == 1,
+	   "folder without dir ops");
 	sw_rules_free(rs);
 }
 
@@ -392,11 +413,10 @@ static void test_pack(const char *packdir, const char *yaml)
 		char *d = sw_kql_describe(k);
 		int64_t a, b;
 		if (strncmp(sw_rule_name(rs, i), "Remote Management and Monitoring tool - ", 40) == 0 &&
-			strstr(sw_rule_name(rs, i), " - File Signature") && d &&
-			strncmp(d, "Timestamp between (now(-5d) .. now()) and Signer has", 52) == 0 &&
-			sw_kql_window(k, 0, &a, &b) == 1 && a == -5 * 86400000LL && b == 0 &&
-			sw_kql_agg_count(k) == 4 && sw_kql_by_count(k) == 2 &&
-			strlen(sw_rule_id(rs, i)) == 36)
+		    strstr(sw_rule_name(rs, i), " - File Signature") && d &&
+		    strncmp(d, "Timestamp between (now(-5d) .. now()) and Signer has", 52) == 0 &&
+		    sw_kql_window(k, 0, &a, &b) == 1 && a == -5 * 86400000LL && b == 0 &&
+		    sw_kql_agg_count(k) == 4 && sw_kql_by_count(k) == 2 && strlen(sw_rule_id(rs, i)) == 36)
 			shape++;
 		else
 			printf("# odd rule %s: %s\n", sw_rule_file(rs, i), d ? d : "");
@@ -413,9 +433,10 @@ static void test_pack(const char *packdir, const char *yaml)
 		if (strstr(sw_rule_name(rs, i), "- Pulseway -"))
 			pw = (long)i;
 	}
-	ok(dw >= 0 && strstr(sw_rule_query(rs, (size_t)dw), "'DWSNET O\xC3\x9C'"), "DWService needle has U+00DC");
+	ok(dw >= 0 && strstr(sw_rule_query(rs, (size_t)dw), "'DWSNET O\xC3\x9C'"),
+	   "DWService needle has U+00DC");
 	ok(se >= 0 && strstr(sw_rule_query(rs, (size_t)se), "'Kr\xC3\xA4mer IT Solutions GmbH'"),
-		"ServerEye needle has U+00E4");
+	   "ServerEye needle has U+00E4");
 	/* Pulseway's pack file is the shipped rule. */
 	if (yaml && pw >= 0) {
 		sw_rules *one = sw_rules_new();
@@ -423,13 +444,15 @@ static void test_pack(const char *packdir, const char *yaml)
 		ok(sw_rules_count(one) == 1, "shipped rule loads");
 		if (sw_rules_count(one) == 1) {
 			size_t p = (size_t)pw;
-			char *d1 = sw_kql_describe(sw_rule_kql(rs, p)), *d2 = sw_kql_describe(sw_rule_kql(one, 0));
-			ok(!strcmp(sw_rule_id(rs, p), sw_rule_id(one, 0)) && !strcmp(sw_rule_name(rs, p), sw_rule_name(one, 0)) &&
-				!strcmp(sw_rule_description(rs, p), sw_rule_description(one, 0)) &&
-				!strcmp(sw_rule_query(rs, p), sw_rule_query(one, 0)) && !strcmp(d1, d2) &&
-				!strcmp(sw_rule_tactic(rs, p, 0), sw_rule_tactic(one, 0, 0)) &&
-				!strcmp(sw_rule_technique(rs, p, 0), sw_rule_technique(one, 0, 0)),
-				"pack Pulseway equals the shipped rule");
+			char *d1 = sw_kql_describe(sw_rule_kql(rs, p)),
+			     *d2 = sw_kql_describe(sw_rule_kql(one, 0));
+			ok(!strcmp(sw_rule_id(rs, p), sw_rule_id(one, 0)) &&
+			           !strcmp(sw_rule_name(rs, p), sw_rule_name(one, 0)) &&
+			           !strcmp(sw_rule_description(rs, p), sw_rule_description(one, 0)) &&
+			           !strcmp(sw_rule_query(rs, p), sw_rule_query(one, 0)) && !strcmp(d1, d2) &&
+			           !strcmp(sw_rule_tactic(rs, p, 0), sw_rule_tactic(one, 0, 0)) &&
+			           !strcmp(sw_rule_technique(rs, p, 0), sw_rule_technique(one, 0, 0)),
+			   "pack Pulseway equals the shipped rule");
 			free(d1);
 			free(d2);
 		}
@@ -445,7 +468,8 @@ static void test_pack(const char *packdir, const char *yaml)
 
 int main(int argc, char **argv)
 {
-	snprintf(tmpdir, sizeof tmpdir, "%s/sw-test-rules-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(tmpdir, sizeof tmpdir, "%s/sw-test-rules-XXXXXX",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(tmpdir)) {
 		ok(0, "mkdtemp");
 		return done_testing();

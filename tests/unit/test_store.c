@@ -16,10 +16,7 @@
 
 static char dir[512];
 
-static void path_of(char *out, size_t n, const char *name)
-{
-	snprintf(out, n, "%s/%s", dir, name);
-}
+static void path_of(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
@@ -44,8 +41,8 @@ static void side_query(const char *db_path, const char *sql, char *out, size_t n
 	sqlite3_stmt *s = NULL;
 	out[0] = 0;
 	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-		sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
-		sqlite3_column_text(s, 0))
+	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
+	    sqlite3_column_text(s, 0))
 		snprintf(out, n, "%s", (const char *)sqlite3_column_text(s, 0));
 	sqlite3_finalize(s);
 	sqlite3_close(db);
@@ -71,8 +68,10 @@ static void make_db(const char *path, const char *sql)
 
 #define N_DEV 4
 static const char *DEV_ID[N_DEV] = {
-	"00000000000000000000000000000000000000aa", "00000000000000000000000000000000000000bb",
-	"00000000000000000000000000000000000000cc", "00000000000000000000000000000000000000dd",
+	"00000000000000000000000000000000000000aa",
+	"00000000000000000000000000000000000000bb",
+	"00000000000000000000000000000000000000cc",
+	"00000000000000000000000000000000000000dd",
 };
 static const char *DEV_NAME[N_DEV] = { "a.example.org", "b.example.org", NULL, "d.example.org" };
 static const char *SIGNERS[] = { "MMSoft Design Ltd.", "Zeta \"quoted\" Corp", "Acme", "" };
@@ -80,9 +79,9 @@ static const char *SIGNERS[] = { "MMSoft Design Ltd.", "Zeta \"quoted\" Corp", "
 typedef struct ref_rec {
 	int dev;
 	int64_t ts, report_id, file_size;
-	int signer;          /* index into SIGNERS, 3 = none (NULL) */
+	int signer; /* index into SIGNERS, 3 = none (NULL) */
 	sw_tri trusted;
-	int n_urls;          /* urls "http://crl/<k>" k < n_urls */
+	int n_urls; /* urls "http://crl/<k>" k < n_urls */
 	bool hit_a, hit_b;
 } ref_rec;
 
@@ -117,12 +116,11 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static const sw_summary_row *find_row(const sw_summary_row *rows, size_t n, const char *id,
-	const char *name)
+static const sw_summary_row *find_row(const sw_summary_row *rows, size_t n, const char *id, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (rows[i].by[0].s && strcmp(rows[i].by[0].s, id) == 0 && rows[i].by[1].s &&
-			strcmp(rows[i].by[1].s, name) == 0)
+		    strcmp(rows[i].by[1].s, name) == 0)
 			return &rows[i];
 	return NULL;
 }
@@ -144,8 +142,8 @@ static void pulseway_spec(sw_summary_spec *sp, const char *rule, int64_t from, i
 }
 
 /* The Pulseway-shaped summary of rule A, computed here from recs. */
-static void check_pulseway(sw_store *st, const ref_rec *recs, size_t n_recs, int64_t from,
-	int64_t to, const char *label)
+static void check_pulseway(sw_store *st, const ref_rec *recs, size_t n_recs, int64_t from, int64_t to,
+                           const char *label)
 {
 	sw_summary_spec sp;
 	pulseway_spec(&sp, "rule-a", from, to);
@@ -173,18 +171,20 @@ static void check_pulseway(sw_store *st, const ref_rec *recs, size_t n_recs, int
 		char *js = malloc(cap);
 		len += (size_t)snprintf(js, cap, "[");
 		for (size_t i = 0; i < k; i++)
-			len += (size_t)snprintf(js + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
+			len += (size_t)snprintf(js + len, cap - len, "%s%lld", i ? "," : "",
+			                        (long long)ids[i]);
 		snprintf(js + len, cap - len, "]");
 		const sw_summary_row *r = find_row(rows, n, DEV_ID[d], DEV_NAME[d] ? DEV_NAME[d] : "");
 		if (!r || r->agg[0].type != SW_V_TIME || r->agg[0].i != mn || r->agg[1].i != mx ||
-			r->agg[2].type != SW_V_ARRAY || !r->agg[2].s || strcmp(r->agg[2].s, js) != 0 ||
-			r->agg[2].i != (int64_t)k || r->agg[3].type != SW_V_LONG || r->agg[3].i != (int64_t)k) {
+		    r->agg[2].type != SW_V_ARRAY || !r->agg[2].s || strcmp(r->agg[2].s, js) != 0 ||
+		    r->agg[2].i != (int64_t)k || r->agg[3].type != SW_V_LONG || r->agg[3].i != (int64_t)k) {
 			good = 0;
 			printf("# device %d: want min %lld max %lld count %zu\n", d, (long long)mn,
-				(long long)mx, k);
+			       (long long)mx, k);
 			if (r)
-				printf("#   got min %lld max %lld count %lld set %.60s\n", (long long)r->agg[0].i,
-					(long long)r->agg[1].i, (long long)r->agg[3].i, r->agg[2].s);
+				printf("#   got min %lld max %lld count %lld set %.60s\n",
+				       (long long)r->agg[0].i, (long long)r->agg[1].i, (long long)r->agg[3].i,
+				       r->agg[2].s);
 		}
 		free(js);
 	}
@@ -226,7 +226,7 @@ static void check_generic(sw_store *st, const ref_rec *recs, size_t n_recs, int6
 	is_int(e, SW_OK, "generic: summary by IsTrusted runs (%s)", e ? sw_store_errmsg(st) : "ok");
 	int good = 1;
 	size_t want_rows = 0;
-	sw_tri groups[3] = { SW_NULL, SW_NO, SW_YES };   /* SQL order: NULL, 0, 1 */
+	sw_tri groups[3] = { SW_NULL, SW_NO, SW_YES }; /* SQL order: NULL, 0, 1 */
 	for (int g = 0; g < 3; g++) {
 		const char *signers[4];
 		size_t ns = 0, cnt = 0;
@@ -269,19 +269,20 @@ static void check_generic(sw_store *st, const ref_rec *recs, size_t n_recs, int6
 		strcat(set, "]");
 		for (int k = 0; k < max_urls; k++)
 			snprintf(urls + strlen(urls), sizeof(urls) - strlen(urls), "%s\"http://crl/%d\"",
-				k ? "," : "", k);
+			         k ? "," : "", k);
 		strcat(urls, "]");
 		const sw_summary_row *r = want_rows < n ? &rows[want_rows] : NULL;
 		want_rows++;
-		bool key_ok = r && (groups[g] == SW_NULL ? r->by[0].type == SW_V_NULL :
-			r->by[0].type == SW_V_BOOL && r->by[0].i == (groups[g] == SW_YES));
+		bool key_ok = r && (groups[g] == SW_NULL ? r->by[0].type == SW_V_NULL
+		                                         : r->by[0].type == SW_V_BOOL &&
+		                                                   r->by[0].i == (groups[g] == SW_YES));
 		if (!key_ok || strcmp(r->agg[0].s, set) != 0 || r->agg[1].type != SW_V_LONG ||
-			r->agg[1].i != mn || strcmp(r->agg[2].s, urls) != 0 || r->agg[3].i != (int64_t)cnt) {
+		    r->agg[1].i != mn || strcmp(r->agg[2].s, urls) != 0 || r->agg[3].i != (int64_t)cnt) {
 			good = 0;
 			printf("# group %d: want %s %lld %s %zu\n", g, set, (long long)mn, urls, cnt);
 			if (r)
 				printf("#   got %s %lld %s %lld\n", r->agg[0].s, (long long)r->agg[1].i,
-					r->agg[2].s, (long long)r->agg[3].i);
+				       r->agg[2].s, (long long)r->agg[3].i);
 		}
 	}
 	is_int(n, want_rows, "generic: one row per IsTrusted value (null included)");
@@ -312,7 +313,7 @@ static void check_generic(sw_store *st, const ref_rec *recs, size_t n_recs, int6
 		const sw_summary_row *r = want_rows < n ? &rows[want_rows] : NULL;
 		want_rows++;
 		if (!r || !r->by[0].s || strcmp(r->by[0].s, DEV_ID[d]) || strcmp(r->agg[0].s, want) ||
-			r->agg[1].i != (int64_t)cnt)
+		    r->agg[1].i != (int64_t)cnt)
 			good = 0;
 	}
 	ok(good && n == want_rows, "by DeviceId alone: make_set(DeviceName) and count match");
@@ -328,7 +329,7 @@ static void check_generic(sw_store *st, const ref_rec *recs, size_t n_recs, int6
 	sp.aggs[1].fn = SW_AGG_MAX, sp.aggs[1].col = SW_COL_TIMESTAMP;
 	e = sw_store_summary(st, &sp, &rows, &n);
 	ok(e == SW_OK && n == 1 && rows[0].agg[0].i == 0 && rows[0].agg[1].type == SW_V_NULL,
-		"no by-keys, nothing matched: one row, count 0, max null");
+	   "no by-keys, nothing matched: one row, count 0, max null");
 	sw_summary_free(rows, n);
 
 	/* by-keys, nothing matched: no rows */
@@ -380,8 +381,8 @@ static void test_summary_and_prune(void)
 		fill_record(&r, x);
 		int64_t rowid;
 		if (sw_store_put_record(st, &r, &rowid) ||
-			(x->hit_a && sw_store_put_match(st, "rule-a", rowid)) ||
-			(x->hit_b && sw_store_put_match(st, "rule-b", rowid)))
+		    (x->hit_a && sw_store_put_match(st, "rule-a", rowid)) ||
+		    (x->hit_b && sw_store_put_match(st, "rule-b", rowid)))
 			bad++;
 		sw_record_free(&r);
 	}
@@ -406,9 +407,11 @@ static void test_summary_and_prune(void)
 	/* record columns round-trip as typed SQL values */
 	char got[256];
 	char q[512];
-	snprintf(q, sizeof(q), "SELECT typeof(Timestamp)||','||typeof(IsTrusted)||','||"
-		"typeof(Signer)||','||CrlDistributionPointUrls FROM records WHERE ReportId=%lld AND "
-		"DeviceId='%s'", (long long)recs[0].report_id, DEV_ID[recs[0].dev]);
+	snprintf(q, sizeof(q),
+	         "SELECT typeof(Timestamp)||','||typeof(IsTrusted)||','||"
+	         "typeof(Signer)||','||CrlDistributionPointUrls FROM records WHERE ReportId=%lld AND "
+	         "DeviceId='%s'",
+	         (long long)recs[0].report_id, DEV_ID[recs[0].dev]);
 	side_query(db, q, got, sizeof(got));
 	printf("# record 0 stored as %s\n", got);
 	ok(strncmp(got, "integer,", 8) == 0, "Timestamp stored as INTEGER ms");
@@ -430,7 +433,7 @@ static void test_summary_and_prune(void)
 		want_unmatched_old += !hit && recs[i].ts < from;
 	}
 	is_int(side_int(db, "SELECT count(*) FROM records"), want_left,
-		"pruned records are those with old matches; never-matched ones stay");
+	       "pruned records are those with old matches; never-matched ones stay");
 	printf("# %lld never-matched records, %lld of them old\n", unmatched, want_unmatched_old);
 	check_pulseway(st, recs, n, from, to, "after prune");
 	/* the pruned data is gone from a wider window */
@@ -450,7 +453,7 @@ static void test_open_perms_wal_ids(void)
 	snprintf(wal, sizeof(wal), "%s-wal", db);
 	char why[512] = "";
 	sw_store *st = NULL;
-	mode_t old = umask(0);   /* a permissive umask must not widen the file */
+	mode_t old = umask(0); /* a permissive umask must not widen the file */
 	sw_err e = sw_store_open(db, &st, why, sizeof(why));
 	umask(old);
 	if (!ok(e == SW_OK, "open a new database (%s)", why))
@@ -458,7 +461,7 @@ static void test_open_perms_wal_ids(void)
 	struct stat sb;
 	int src = stat(db, &sb);
 	ok(src == 0 && (sb.st_mode & 0777) == 0600, "database file is 0600 (%o)",
-		(unsigned)(sb.st_mode & 0777));
+	   (unsigned)(sb.st_mode & 0777));
 
 	int64_t a1 = 0, a2 = 0, b1 = 0, a3 = 0, a4 = 0;
 	sw_store_begin(st);
@@ -466,17 +469,17 @@ static void test_open_perms_wal_ids(void)
 	sw_store_next_report_id(st, DEV_ID[0], &a2);
 	sw_store_next_report_id(st, DEV_ID[1], &b1);
 	is_int(sw_store_commit(st), SW_OK, "commit ids");
-	ok(a1 == 1 && a2 == 2 && b1 == 1, "ReportIds count per device (%lld %lld %lld)",
-		(long long)a1, (long long)a2, (long long)b1);
+	ok(a1 == 1 && a2 == 2 && b1 == 1, "ReportIds count per device (%lld %lld %lld)", (long long)a1,
+	   (long long)a2, (long long)b1);
 	ok(stat(wal, &sb) == 0 && (sb.st_mode & 0777) == 0600, "WAL file is 0600 too");
 
 	/* documented: a rolled-back id was never committed and comes again */
 	sw_store_begin(st);
 	sw_store_next_report_id(st, DEV_ID[0], &a3);
 	sw_store_rollback(st);
-	sw_store_next_report_id(st, DEV_ID[0], &a4);   /* autocommit */
-	ok(a3 == 3 && a4 == 3, "a rolled-back ReportId is handed out again (%lld, %lld)",
-		(long long)a3, (long long)a4);
+	sw_store_next_report_id(st, DEV_ID[0], &a4); /* autocommit */
+	ok(a3 == 3 && a4 == 3, "a rolled-back ReportId is handed out again (%lld, %lld)", (long long)a3,
+	   (long long)a4);
 	is_int(sw_store_next_report_id(st, "", &a4), SW_ERR_USAGE, "empty DeviceId refused");
 
 	char mode[32];
@@ -484,8 +487,11 @@ static void test_open_perms_wal_ids(void)
 	is_str(mode, "wal", "journal_mode is WAL");
 	is_int(side_int(db, "PRAGMA user_version"), SW_STORE_SCHEMA_VERSION, "user_version is current");
 
-	sw_file_state fs = { .device = 0xfd00, .file_id = UINT64_MAX - 1, .size = 4096,
-		.mtime_ns = 1700000000123456789LL, .ctime_ns = 1700000000223456789LL };
+	sw_file_state fs = { .device = 0xfd00,
+		             .file_id = UINT64_MAX - 1,
+		             .size = 4096,
+		             .mtime_ns = 1700000000123456789LL,
+		             .ctime_ns = 1700000000223456789LL };
 	snprintf(fs.result_hash, sizeof(fs.result_hash), "%064d", 7);
 	bool found = true;
 	sw_file_state q = fs;
@@ -493,7 +499,8 @@ static void test_open_perms_wal_ids(void)
 	ok(sw_store_file_state_get(st, &q, &found) == SW_OK && !found, "file state: unknown file");
 	is_int(sw_store_file_state_put(st, &fs), SW_OK, "file state: put");
 	ok(sw_store_file_state_get(st, &q, &found) == SW_OK && found &&
-		strcmp(q.result_hash, fs.result_hash) == 0, "file state: same identity and metadata found");
+	           strcmp(q.result_hash, fs.result_hash) == 0,
+	   "file state: same identity and metadata found");
 	q.mtime_ns++;
 	ok(sw_store_file_state_get(st, &q, &found) == SW_OK && !found, "file state: changed mtime misses");
 	fs.size = 1;
@@ -501,16 +508,17 @@ static void test_open_perms_wal_ids(void)
 	sw_store_file_state_put(st, &fs);
 	q = fs;
 	ok(sw_store_file_state_get(st, &q, &found) == SW_OK && found && q.result_hash[0] == 'f',
-		"file state: put replaces");
+	   "file state: put replaces");
 	sw_store_close(st);
 
 	/* reopen: the counter persists and keeps increasing */
 	e = sw_store_open(db, &st, why, sizeof(why));
 	int64_t a5 = 0, b2 = 0;
 	ok(e == SW_OK && sw_store_next_report_id(st, DEV_ID[0], &a5) == SW_OK &&
-		sw_store_next_report_id(st, DEV_ID[1], &b2) == SW_OK, "reopen and take ids");
+	           sw_store_next_report_id(st, DEV_ID[1], &b2) == SW_OK,
+	   "reopen and take ids");
 	ok(a5 > a4 && b2 > b1, "ReportIds strictly increase across reopen (%lld > %lld, %lld > %lld)",
-		(long long)a5, (long long)a4, (long long)b2, (long long)b1);
+	   (long long)a5, (long long)a4, (long long)b2, (long long)b1);
 	q = fs;
 	ok(sw_store_file_state_get(st, &q, &found) == SW_OK && found, "file state persists");
 	sw_store_close(st);
@@ -528,7 +536,8 @@ static void test_migrations(void)
 	sw_store_close(st);
 	is_int(side_int(db, "PRAGMA user_version"), SW_STORE_SCHEMA_VERSION, "and is migrated");
 	is_int(side_int(db, "SELECT count(*) FROM sqlite_schema WHERE name IN "
-		"('records','matches','report_ids','rules','file_state')"), 5, "with every table");
+	                    "('records','matches','report_ids','rules','file_state')"),
+	       5, "with every table");
 	is_int(side_int(db, "SELECT x FROM keep_me"), 42, "other data kept");
 	char mode[32];
 	side_query(db, "PRAGMA journal_mode", mode, sizeof(mode));
@@ -538,7 +547,7 @@ static void test_migrations(void)
 	make_db(db, "CREATE TABLE t(x); PRAGMA user_version=99;");
 	e = sw_store_open(db, &st, why, sizeof(why));
 	ok(e == SW_ERR_STORE && st == NULL && strstr(why, "version 99 is newer") && strstr(why, db),
-		"a newer schema is refused: %s", why);
+	   "a newer schema is refused: %s", why);
 	is_int(side_int(db, "PRAGMA user_version"), 99, "and left untouched");
 
 	path_of(db, sizeof(db), "other.db");
@@ -597,8 +606,7 @@ static void test_million(void)
 	}
 	bad += sw_store_commit(st) != SW_OK;
 	double t1 = now_s();
-	is_int(bad, 0, "1,000,000 records and matches stored in one transaction (%s)",
-		sw_store_errmsg(st));
+	is_int(bad, 0, "1,000,000 records and matches stored in one transaction (%s)", sw_store_errmsg(st));
 	printf("# insert of 1,000,000 records + matches: %.2f s\n", t1 - t0);
 
 	sw_summary_spec sp;
@@ -613,14 +621,14 @@ static void test_million(void)
 		for (size_t i = 0; i < n; i++)
 			total += rows[i].agg[3].i;
 		if (run == 0)
-			ok(e == SW_OK && n == DEVS, "summary over 1,000,000 matches: %zu rows, %lld in window",
-				n, total);
+			ok(e == SW_OK && n == DEVS,
+			   "summary over 1,000,000 matches: %zu rows, %lld in window", n, total);
 		printf("# summary (5-day window of 10) over 1,000,000 matches, run %d: %.1f ms\n", run + 1,
-			(s1 - s0) * 1e3);
+		       (s1 - s0) * 1e3);
 		sw_summary_free(rows, n);
 	}
 	sp.n_aggs = 3;
-	sp.aggs[2] = sp.aggs[3];   /* without make_set: a single index scan */
+	sp.aggs[2] = sp.aggs[3]; /* without make_set: a single index scan */
 	double s0 = now_s();
 	sw_summary_row *rows = NULL;
 	size_t n = 0;
@@ -648,7 +656,7 @@ int main(int argc, char **argv)
 	else
 		test_million();
 	int rc = done_testing();
-	if (!rc) {   /* keep the files of a failed run for a look */
+	if (!rc) { /* keep the files of a failed run for a look */
 		char cmd[600];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 		if (system(cmd) != 0)

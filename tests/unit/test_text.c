@@ -46,14 +46,22 @@ typedef struct opname {
 } opname;
 
 static const opname ops[] = {
-	{ "has", SW_TEXT_HAS, 0 }, { "!has", SW_TEXT_HAS, 1 },
-	{ "has_cs", SW_TEXT_HAS_CS, 0 }, { "!has_cs", SW_TEXT_HAS_CS, 1 },
-	{ "contains", SW_TEXT_CONTAINS, 0 }, { "!contains", SW_TEXT_CONTAINS, 1 },
-	{ "contains_cs", SW_TEXT_CONTAINS_CS, 0 }, { "!contains_cs", SW_TEXT_CONTAINS_CS, 1 },
-	{ "startswith", SW_TEXT_STARTSWITH, 0 }, { "startswith_cs", SW_TEXT_STARTSWITH_CS, 0 },
-	{ "endswith", SW_TEXT_ENDSWITH, 0 }, { "endswith_cs", SW_TEXT_ENDSWITH_CS, 0 },
-	{ "==", SW_TEXT_EQ, 0 }, { "!=", SW_TEXT_EQ, 1 },
-	{ "=~", SW_TEXT_EQ_CI, 0 }, { "!~", SW_TEXT_EQ_CI, 1 },
+	{ "has", SW_TEXT_HAS, 0 },
+	{ "!has", SW_TEXT_HAS, 1 },
+	{ "has_cs", SW_TEXT_HAS_CS, 0 },
+	{ "!has_cs", SW_TEXT_HAS_CS, 1 },
+	{ "contains", SW_TEXT_CONTAINS, 0 },
+	{ "!contains", SW_TEXT_CONTAINS, 1 },
+	{ "contains_cs", SW_TEXT_CONTAINS_CS, 0 },
+	{ "!contains_cs", SW_TEXT_CONTAINS_CS, 1 },
+	{ "startswith", SW_TEXT_STARTSWITH, 0 },
+	{ "startswith_cs", SW_TEXT_STARTSWITH_CS, 0 },
+	{ "endswith", SW_TEXT_ENDSWITH, 0 },
+	{ "endswith_cs", SW_TEXT_ENDSWITH_CS, 0 },
+	{ "==", SW_TEXT_EQ, 0 },
+	{ "!=", SW_TEXT_EQ, 1 },
+	{ "=~", SW_TEXT_EQ_CI, 0 },
+	{ "!~", SW_TEXT_EQ_CI, 1 },
 };
 
 static int run_vectors(const char *path)
@@ -110,7 +118,7 @@ static int run_vectors(const char *path)
 		else
 			sw_needle_free(nd);
 		ok(got == want, "line %d: '%s' %s '%s' is %s (%s)", lineno, field[0], field[1], field[2],
-			field[3], src);
+		   field[3], src);
 		n++;
 	}
 	fclose(f);
@@ -129,9 +137,15 @@ static void test_fold(void)
 	is_str(out, "σίσυφοσ", "fold Greek: final sigma to σ");
 	sw_text_fold("ЯНДЕКС", strlen("ЯНДЕКС"), out);
 	is_str(out, "яндекс", "fold Cyrillic");
-	n = sw_text_fold("a\xFF" "b\xC3", 4, out);
+	n = sw_text_fold("a\xFF"
+	                 "b\xC3",
+	                 4, out);
 	is_int(n, 4, "invalid bytes stay one byte each");
-	ok(memcmp(out, "a\xFF" "b\xFF", 4) == 0, "invalid bytes fold to 0xFF");
+	ok(memcmp(out,
+	          "a\xFF"
+	          "b\xFF",
+	          4) == 0,
+	   "invalid bytes fold to 0xFF");
 	/* U+023A (2 bytes) lowercases to U+2C65 (3 bytes): the bound must hold. */
 	char big[16];
 	n = sw_text_fold("\xC8\xBA\xC8\xBA", 4, big);
