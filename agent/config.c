@@ -26,21 +26,9 @@
 #define SW_PRINTF(f, a)
 #endif
 
-/* What differs per OS and platform.h does not give yet: default roots, the
- * default file output, and path syntax. One table here until platform.h
- * grows sw_plat_default_roots()/sw_plat_default_records() (see the report in
- * docs/CONFIG.md); this is the only #ifdef in the file. */
-#ifdef _WIN32
-static const char *const default_roots[] = { "C:\\Users", "C:\\ProgramData", "C:\\Program Files",
-	                                     "C:\\Program Files (x86)", "C:\\Windows\\Temp" };
-#define DEFAULT_RECORDS "C:\\ProgramData\\signwatch\\records.jsonl"
-#define PATH_FLAGS SW_GLOB_WINDOWS
-#else
-static const char *const default_roots[] = { "/home", "/tmp", "/opt" };
-#define DEFAULT_RECORDS "/var/log/signwatch/records.jsonl"
-#define PATH_FLAGS 0u
-#endif
-#define N_DEFAULT_ROOTS (sizeof default_roots / sizeof default_roots[0])
+/* What differs per OS comes from platform.h: default roots, the default
+ * file output, and path syntax. */
+#define PATH_FLAGS (sw_plat_windows_paths() ? SW_GLOB_WINDOWS : 0u)
 
 #define MAX_DEPTH 16  /* the schema needs 4; more is a mistake or an attack */
 #define MAX_LIST 1024 /* items in any list */
@@ -816,7 +804,7 @@ static const field out_fields[] = {
 	{ "heartbeat_minutes", V_INT, O(heartbeat_minutes), 0, 10080, T_ALL, 0, NULL },
 	{ "outbox_mb", V_INT, O(outbox_mb), 1, 1048576, T_ALL, 0, NULL },
 	{ "max_backoff_s", V_INT, O(max_backoff_s), 1, 86400, T_ALL, 0, NULL },
-	{ "path", V_ABS, O(path), 0, 0, T_FILE, T_FILE, "path: " DEFAULT_RECORDS },
+	{ "path", V_ABS, O(path), 0, 0, T_FILE, T_FILE, "path: the platform's default records file" },
 	{ "max_mb", V_INT, O(max_mb), 1, 65536, T_FILE, 0, NULL },
 	{ "keep", V_INT, O(keep), 0, 1000, T_FILE, 0, NULL },
 	{ "endpoint", V_HTTPS, O(endpoint), 0, 0, T_LI, T_LI,
@@ -1651,7 +1639,9 @@ sw_err sw_config_load_buffer(const char *name, const char *buf, size_t len, cons
 	if (!X.n && !X.nomem && c->roots.n == 0) {
 		/* Built-in roots that this machine lacks are skipped, not errors:
 		 * a workstation without /opt should still start. */
-		for (size_t i = 0; i < N_DEFAULT_ROOTS; i++) {
+		size_t n_default_roots = 0;
+		const char *const *default_roots = sw_plat_default_roots(&n_default_roots);
+		for (size_t i = 0; i < n_default_roots; i++) {
 			char why[160];
 			if (env && env->dir_ok &&
 			    env->dir_ok(env->ud, default_roots[i], why, sizeof why) != 0)
@@ -1673,7 +1663,8 @@ sw_err sw_config_load_buffer(const char *name, const char *buf, size_t len, cons
 			c->n_outputs = 1;
 			c->outputs_default = true;
 			output_defaults(x, &c->outputs[0], SW_OUT_FILE);
-			set_str(x, &c->outputs[0].path, DEFAULT_RECORDS, strlen(DEFAULT_RECORDS));
+			set_str(x, &c->outputs[0].path, sw_plat_default_records(),
+			        strlen(sw_plat_default_records()));
 			set_id(x, &c->outputs[0]);
 		} else {
 			X.nomem = true;
@@ -1790,19 +1781,17 @@ static int plat_dir_ok(void *ud, const char *path, char *why, size_t n)
 		snprintf(why, n, "cannot be examined");
 		return 1;
 	}
-	/* Readable = listable. platform.h has no cheaper test yet; this runs
-	 * once per root at load time. */
-	char **names = NULL;
-	size_t k = 0;
-	sw_err e = sw_plat_list_dir(path, &names, &k);
-	for (size_t i = 0; i < k; i++)
-		free(names[i]);
-	free(names);
-	if (e != SW_OK) {
-		snprintf(why, n, "cannot be listed: %s", sw_err_str(e));
+	if (!sw_plat_dir_readable(path)) {
+		snprintf(why, n, "cannot be read by this user");
 		return 1;
 	}
 	return 0;
+}
+
+static int plat_file_mode(void *ud, const char *path, unsigned *mode)
+{
+	(void)ud;
+	return sw_plat_file_mode(path, mode);
 }
 
 static const char *plat_get_env(void *ud, const char *name)
@@ -1813,7 +1802,7 @@ static const char *plat_get_env(void *ud, const char *name)
 
 sw_config_env sw_config_env_platform(void)
 {
-	sw_config_env e = { NULL, plat_dir_ok, plat_get_env, NULL };
+	sw_config_env e = { NULL, plat_dir_ok, plat_get_env, plat_file_mode };
 	return e;
 }
 

@@ -58,10 +58,21 @@ int sw_plat_is_dir(const char *path);
 /* Names in a directory (not . or ..), malloc'd array of malloc'd strings. */
 sw_err sw_plat_list_dir(const char *dir, char ***names, size_t *n);
 
+/* Paths on this OS use drive letters and backslashes, case-insensitively. */
+bool sw_plat_windows_paths(void);
+/* Can this process list the directory? */
+bool sw_plat_dir_readable(const char *path);
+/* Permission bits of path, POSIX-style (Windows maps its ACL: group/other
+ * read when anyone but SYSTEM/Administrators/the owner may read). 0 on
+ * success. */
+int sw_plat_file_mode(const char *path, unsigned *mode);
+
 /* Where the agent keeps things by default on this OS. */
-const char *sw_plat_default_store(void);  /* the SQLite database */
-const char *sw_plat_default_config(void); /* the YAML configuration */
-const char *sw_plat_default_rules(void);  /* the installed rule pack folder */
+const char *const *sw_plat_default_roots(size_t *n); /* folders watched */
+const char *sw_plat_default_records(void);           /* the file output's records */
+const char *sw_plat_default_store(void);             /* the SQLite database */
+const char *sw_plat_default_config(void);            /* the YAML configuration */
+const char *sw_plat_default_rules(void);             /* the installed rule pack folder */
 
 /* Split a path into folder and file name (malloc'd, sanitized UTF-8). */
 void sw_plat_split_path(const char *path, char **folder, char **name);

@@ -274,7 +274,8 @@ static int walk_dir(walker *w, int dirfd, int depth)
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		if ((size_t)snprintf(w->path + base, sizeof(w->path) - base, "%s%s",
-		                     base && w->path[base - 1] == '/' ? "" : "/", e->d_name) >= sizeof(w->path) - base) {
+		                     base && w->path[base - 1] == '/' ? "" : "/",
+		                     e->d_name) >= sizeof(w->path) - base) {
 			w->path[base] = 0;
 			if (w->on_error)
 				stop = w->on_error(w->ud, w->path, "path too long");
@@ -293,7 +294,8 @@ static int walk_dir(walker *w, int dirfd, int depth)
 				if (w->on_error)
 					stop = w->on_error(w->ud, w->path, "too deep (not scanned)");
 			} else {
-				int fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				int fd = openat(dirfd, e->d_name,
+				                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 				if (fd < 0) {
 					if (errno != ENOENT && w->on_error)
 						stop = w->on_error(w->ud, w->path, strerror(errno));
@@ -391,3 +393,25 @@ sw_err sw_plat_list_dir(const char *dir, char ***names, size_t *n)
 const char *sw_plat_default_store(void) { return "/var/lib/signwatch/signwatch.db"; }
 const char *sw_plat_default_config(void) { return "/etc/signwatch/signwatch.yaml"; }
 const char *sw_plat_default_rules(void) { return "/usr/share/signwatch/rules"; }
+
+bool sw_plat_windows_paths(void) { return false; }
+
+bool sw_plat_dir_readable(const char *path) { return access(path, R_OK | X_OK) == 0; }
+
+int sw_plat_file_mode(const char *path, unsigned *mode)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return -1;
+	*mode = (unsigned)(st.st_mode & 07777);
+	return 0;
+}
+
+const char *const *sw_plat_default_roots(size_t *n)
+{
+	static const char *const roots[] = { "/home", "/tmp", "/opt" };
+	*n = sizeof(roots) / sizeof(roots[0]);
+	return roots;
+}
+
+const char *sw_plat_default_records(void) { return "/var/log/signwatch/records.jsonl"; }

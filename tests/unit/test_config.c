@@ -14,8 +14,8 @@
 /* ---- the injected OS ---- */
 
 typedef struct fake_os {
-	unsigned mode;      /* the config file's permission bits */
-	int mode_rc;        /* non-zero: "cannot tell" */
+	unsigned mode;              /* the config file's permission bits */
+	int mode_rc;                /* non-zero: "cannot tell" */
 	const char *missing_prefix; /* folders starting with this do not exist */
 	const char *env_name, *env_value;
 	int dir_calls;
@@ -176,7 +176,8 @@ static void test_defaults(void)
 	fails("", "t.yaml: roots: none of the default roots exists here", "no default root exists: error");
 	reset_os();
 
-	c = loads("roots: [/srv/]\nsettle_ms:\nexclude: ~\n", "null values take defaults, trailing '/' dropped");
+	c = loads("roots: [/srv/]\nsettle_ms:\nexclude: ~\n",
+	          "null values take defaults, trailing '/' dropped");
 	if (c) {
 		is_str(c->roots.v[0], "/srv", "  root normalized");
 		is_int(c->settle_ms, 300, "  settle_ms default");
@@ -188,36 +189,36 @@ static void test_values(void)
 {
 	reset_os();
 	sw_config *c = loads("roots: [/a, /b]\n"
-			     "exclude: ['*/node_modules/*', '*.tmp']\n"
-			     "store: /x/db\n"
-			     "rules: [/r1, /r2/x.yaml]\n"
-			     "yara_rules:\n  - /y\n"
-			     "ca_file: /etc/ca.pem\n"
-			     "device_id: 0123456789abcdef0123456789abcdef01234567\n"
-			     "settle_ms: 10\n"
-			     "reconcile_hours: 0\n"
-			     "max_file_mb: 4096\n"
-			     "log_level: debug\n"
-			     "cpu_budget_percent: 100\n"
-			     "threads: 64\n"
-			     "cross_filesystems: true\n"
-			     "outputs:\n"
-			     "  - type: syslog_tls\n"
-			     "    host: syslog.example.com\n"
-			     "    pin_sha256: sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
-			     "  - type: https_json\n"
-			     "    url: https://collector.example.com/ingest/\n"
-			     "    gzip: false\n"
-			     "    send_records: none\n"
-			     "    send_summaries: false\n"
-			     "    heartbeat_minutes: 0\n"
-			     "    client_certificate: /etc/c.pem\n"
-			     "    client_key: /etc/k.pem\n"
-			     "  - type: file\n"
-			     "    path: /var/tmp/r.jsonl\n"
-			     "    max_mb: 1\n"
-			     "    keep: 0\n",
-			     "every key at a boundary value loads");
+	                     "exclude: ['*/node_modules/*', '*.tmp']\n"
+	                     "store: /x/db\n"
+	                     "rules: [/r1, /r2/x.yaml]\n"
+	                     "yara_rules:\n  - /y\n"
+	                     "ca_file: /etc/ca.pem\n"
+	                     "device_id: 0123456789abcdef0123456789abcdef01234567\n"
+	                     "settle_ms: 10\n"
+	                     "reconcile_hours: 0\n"
+	                     "max_file_mb: 4096\n"
+	                     "log_level: debug\n"
+	                     "cpu_budget_percent: 100\n"
+	                     "threads: 64\n"
+	                     "cross_filesystems: true\n"
+	                     "outputs:\n"
+	                     "  - type: syslog_tls\n"
+	                     "    host: syslog.example.com\n"
+	                     "    pin_sha256: sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+	                     "  - type: https_json\n"
+	                     "    url: https://collector.example.com/ingest/\n"
+	                     "    gzip: false\n"
+	                     "    send_records: none\n"
+	                     "    send_summaries: false\n"
+	                     "    heartbeat_minutes: 0\n"
+	                     "    client_certificate: /etc/c.pem\n"
+	                     "    client_key: /etc/k.pem\n"
+	                     "  - type: file\n"
+	                     "    path: /var/tmp/r.jsonl\n"
+	                     "    max_mb: 1\n"
+	                     "    keep: 0\n",
+	                     "every key at a boundary value loads");
 	if (!c)
 		return;
 	is_int(c->roots.n, 2, "roots");
@@ -233,7 +234,8 @@ static void test_values(void)
 	is_int(c->n_outputs, 3, "three outputs");
 	is_int(c->outputs[0].port, 6514, "syslog default port");
 	is_str(c->outputs[0].app_name, "signwatch", "syslog default app_name");
-	is_str(c->outputs[0].pin_sha256, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "pin without curl's prefix");
+	is_str(c->outputs[0].pin_sha256,
+	       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "pin without curl's prefix");
 	is_str(c->outputs[0].id, "syslog_tls:syslog.example.com:6514", "syslog identity");
 	is_str(c->outputs[1].url, "https://collector.example.com/ingest", "url without trailing /");
 	ok(!c->outputs[1].gzip, "gzip false");
@@ -257,10 +259,12 @@ static void test_values(void)
 static void test_errors(void)
 {
 	reset_os();
-	fails("roots: [/home]\nrootz: [/x]\n", "t.yaml:2:1: rootz: unknown key 'rootz'; did you mean 'roots'?",
+	fails("roots: [/home]\nrootz: [/x]\n",
+	      "t.yaml:2:1: rootz: unknown key 'rootz'; did you mean 'roots'?",
 	      "unknown top-level key, with a suggestion");
 	fails("outputs:\n  - type: syslog_tls\n    host: h\n    prot: 1\n",
-	      "t.yaml:4:5: outputs[0].prot: unknown key 'prot'; did you mean 'port'? (keys of a syslog_tls output:",
+	      "t.yaml:4:5: outputs[0].prot: unknown key 'prot'; did you mean 'port'? (keys of a syslog_tls "
+	      "output:",
 	      "unknown key inside an output");
 	fails("outputs:\n  - type: file\n    path: /x\n    port: 1\n",
 	      "t.yaml:4:5: outputs[0].port: 'port' is not a key of a file output (it is for syslog_tls)",
@@ -269,49 +273,68 @@ static void test_errors(void)
 	      "wrong type: list for an integer");
 	fails("roots: /home\n", "t.yaml:1:8: roots: expected a list of absolute folder paths, got text",
 	      "wrong type: text for a list");
-	fails("store: {a: 1}\n", "t.yaml:1:8: store: expected an absolute path, got a mapping", "wrong type: mapping");
-	fails("cross_filesystems: yes\n", "t.yaml:1:20: cross_filesystems: expected true or false (unquoted), got 'yes'",
+	fails("store: {a: 1}\n", "t.yaml:1:8: store: expected an absolute path, got a mapping",
+	      "wrong type: mapping");
+	fails("cross_filesystems: yes\n",
+	      "t.yaml:1:20: cross_filesystems: expected true or false (unquoted), got 'yes'",
 	      "yes is not a boolean");
-	fails("settle_ms: \"300\"\n", "settle_ms: expected an integer 10..60000, got the quoted text '300'; remove the quotes",
+	fails("settle_ms: \"300\"\n",
+	      "settle_ms: expected an integer 10..60000, got the quoted text '300'; remove the quotes",
 	      "a quoted integer");
 	fails("settle_ms: 0300\n", "drop the leading zeros", "a leading zero (octal in YAML 1.1)");
-	fails("settle_ms: 5\n", "t.yaml:1:12: settle_ms: expected an integer 10..60000, got 5", "out of range: low");
+	fails("settle_ms: 5\n", "t.yaml:1:12: settle_ms: expected an integer 10..60000, got 5",
+	      "out of range: low");
 	fails("threads: 65\n", "threads: expected an integer 1..64, got 65", "out of range: high");
-	fails("cpu_budget_percent: 0\n", "cpu_budget_percent: expected an integer 1..100, got 0", "cpu budget 0");
-	fails("reconcile_hours: 721\n", "reconcile_hours: expected an integer 0..720, got 721", "reconcile > 720");
-	fails("max_file_mb: 99999999999999\n", "max_file_mb: expected an integer 1..4096, got", "a huge number");
+	fails("cpu_budget_percent: 0\n", "cpu_budget_percent: expected an integer 1..100, got 0",
+	      "cpu budget 0");
+	fails("reconcile_hours: 721\n", "reconcile_hours: expected an integer 0..720, got 721",
+	      "reconcile > 720");
+	fails("max_file_mb: 99999999999999\n", "max_file_mb: expected an integer 1..4096, got",
+	      "a huge number");
 	fails("outputs:\n  - type: syslog_tls\n    host: h\n    port: 70000\n",
 	      "t.yaml:4:11: outputs[0].port: expected an integer 1..65535, got 70000", "port out of range");
 	fails("outputs:\n  - type: syslog_tls\n    host: h\n    port: abc\n",
 	      "t.yaml:4:11: outputs[0].port: expected an integer 1..65535, got 'abc'", "port not a number");
 	fails("store: var/lib/db\n",
-	      "t.yaml:1:8: store: expected an absolute path, got 'var/lib/db'; use an absolute path", "relative store");
-	fails("rules: [/ok, rel/x]\n", "t.yaml:1:14: rules[1]: expected an absolute path, got 'rel/x'; use an absolute path",
+	      "t.yaml:1:8: store: expected an absolute path, got 'var/lib/db'; use an absolute path",
+	      "relative store");
+	fails("rules: [/ok, rel/x]\n",
+	      "t.yaml:1:14: rules[1]: expected an absolute path, got 'rel/x'; use an absolute path",
 	      "relative path in a list");
 	fails("outputs:\n  - type: file\n    path: out.jsonl\n", "outputs[0].path: expected an absolute path",
 	      "relative output path");
-	fails("outputs:\n  - type: file\n", "t.yaml:2:5: outputs[0].path: missing, and a file output needs it; add path:",
+	fails("outputs:\n  - type: file\n",
+	      "t.yaml:2:5: outputs[0].path: missing, and a file output needs it; add path:",
 	      "missing required key: file path");
-	fails("outputs:\n  - path: /x\n", "t.yaml:2:5: outputs[0].type: missing; add type: file", "missing type");
+	fails("outputs:\n  - path: /x\n", "t.yaml:2:5: outputs[0].type: missing; add type: file",
+	      "missing type");
 	fails("outputs:\n  - type: kafka\n",
-	      "t.yaml:2:11: outputs[0].type: expected one of file, logs_ingestion, syslog_tls or https_json, got 'kafka'",
+	      "t.yaml:2:11: outputs[0].type: expected one of file, logs_ingestion, syslog_tls or https_json, "
+	      "got 'kafka'",
 	      "bad output type");
-	fails("outputs:\n  - type: syslog_tls\n", "outputs[0].host: missing, and a syslog_tls output needs it",
-	      "missing syslog host");
+	fails("outputs:\n  - type: syslog_tls\n",
+	      "outputs[0].host: missing, and a syslog_tls output needs it", "missing syslog host");
 	fails("outputs:\n  - type: https_json\n", "outputs[0].url: missing", "missing https url");
-	fails("roots: [/a]\nstore: /x\nroots: [/b]\n", "t.yaml:3:1: roots: duplicate key (first given at line 1); keep one",
+	fails("roots: [/a]\nstore: /x\nroots: [/b]\n",
+	      "t.yaml:3:1: roots: duplicate key (first given at line 1); keep one",
 	      "duplicate top-level key");
 	fails("outputs:\n  - type: file\n    path: /a\n    path: /b\n",
-	      "t.yaml:4:5: outputs[0].path: duplicate key (first given at line 3)", "duplicate key in an output");
-	fails("log_level: verbose\n", "t.yaml:1:12: log_level: expected one of debug, info, warn or error, got 'verbose'",
+	      "t.yaml:4:5: outputs[0].path: duplicate key (first given at line 3)",
+	      "duplicate key in an output");
+	fails("log_level: verbose\n",
+	      "t.yaml:1:12: log_level: expected one of debug, info, warn or error, got 'verbose'",
 	      "bad log level");
 	fails("outputs:\n  - type: file\n    path: /x\n    send_records: some\n",
-	      "outputs[0].send_records: expected one of all, matching or none, got 'some'", "bad send_records");
-	fails("device_id: 0123456789ABCDEF0123456789abcdef01234567\n", "(write it in lowercase)", "uppercase device id");
-	fails("device_id: abc\n", "t.yaml:1:12: device_id: expected null or 40 lowercase hex digits, got 'abc'",
+	      "outputs[0].send_records: expected one of all, matching or none, got 'some'",
+	      "bad send_records");
+	fails("device_id: 0123456789ABCDEF0123456789abcdef01234567\n", "(write it in lowercase)",
+	      "uppercase device id");
+	fails("device_id: abc\n",
+	      "t.yaml:1:12: device_id: expected null or 40 lowercase hex digits, got 'abc'",
 	      "short device id");
 	fails("outputs: []\n", "t.yaml:1:10: outputs: an empty list", "no outputs");
-	fails("outputs:\n  - file\n", "t.yaml:2:5: outputs[0]: expected a mapping", "an output that is not a mapping");
+	fails("outputs:\n  - file\n", "t.yaml:2:5: outputs[0]: expected a mapping",
+	      "an output that is not a mapping");
 	fails("roots: []\n", "roots: no roots", "empty roots");
 	fails("- a\n- b\n", "t.yaml:1:1: the configuration must be a mapping", "a list document");
 	fails("store: /x\n---\nstore: /y\n", "t.yaml:2:1: a second YAML document", "two documents");
@@ -326,15 +349,18 @@ static void test_errors(void)
 
 	os.missing_prefix = "/nope";
 	fails("roots: [/home, /nope/x]\n",
-	      "t.yaml:1:16: roots[1]: '/nope/x' is not a readable directory (no such directory); create it", "missing root");
+	      "t.yaml:1:16: roots[1]: '/nope/x' is not a readable directory (no such directory); create it",
+	      "missing root");
 	reset_os();
 	fails("roots: [/home, /home/u]\n", "roots[1]: overlaps roots[0] (/home)", "nested roots");
-	fails("roots: [/home/u, /home]\n", "roots[1]: overlaps roots[0] (/home/u)", "nested roots, outer second");
+	fails("roots: [/home/u, /home]\n", "roots[1]: overlaps roots[0] (/home/u)",
+	      "nested roots, outer second");
 	sw_config *c = loads("roots: [/home, /homework]\n", "a sibling with a common prefix is not nested");
 	sw_config_free(c);
 
 	/* several errors in one pass, each on its own line */
-	fails("settle_ms: 1\nthreads: 0\nlog_level: loud\n", "t.yaml:3:12: log_level:", "all errors collected");
+	fails("settle_ms: 1\nthreads: 0\nlog_level: loud\n",
+	      "t.yaml:3:12: log_level:", "all errors collected");
 	is_int(count_lines(err), 3, "  three error lines");
 	ok(strstr(err, "t.yaml:1:12: settle_ms:") && strstr(err, "t.yaml:2:10: threads:"), "  in file order");
 
@@ -350,7 +376,8 @@ static void test_errors(void)
 	memset(small, 'X', sizeof small);
 	sw_config *c2 = NULL;
 	sw_err e = sw_config_load_buffer("t.yaml", "threads: 0\n", 11, &env, &c2, small, 16);
-	ok(e == SW_ERR_CONFIG && strlen(small) == 15 && small[16] == 'X', "a short error buffer is truncated, not overrun");
+	ok(e == SW_ERR_CONFIG && strlen(small) == 15 && small[16] == 'X',
+	   "a short error buffer is truncated, not overrun");
 
 	/* hostile nesting stops at the depth cap, without recursion */
 	{
@@ -364,14 +391,16 @@ static void test_errors(void)
 	}
 
 	/* invalid UTF-8 */
-	fails("store: /ok\nrules: [/r\xff]\n", "t.yaml:2:11: not UTF-8 text (byte 0xFF)", "invalid UTF-8, with its position");
+	fails("store: /ok\nrules: [/r\xff]\n", "t.yaml:2:11: not UTF-8 text (byte 0xFF)",
+	      "invalid UTF-8, with its position");
 	fails("store: /\xC0\xAF\n", "t.yaml:1:9: not UTF-8 text (byte 0xC0)", "an overlong UTF-8 sequence");
 	fails("\xFF\xFEs\0t\0", "perhaps UTF-16", "UTF-16 gets a hint");
 	{
 		const char nul[] = "store: /x\n\0";
 		sw_config *c3 = NULL;
 		e = sw_config_load_buffer("t.yaml", nul, sizeof nul - 1, &env, &c3, err, sizeof err);
-		ok(e == SW_ERR_CONFIG && strstr(err, "t.yaml:2:1: not UTF-8 text (byte 0x00)"), "a NUL byte in the file");
+		ok(e == SW_ERR_CONFIG && strstr(err, "t.yaml:2:1: not UTF-8 text (byte 0x00)"),
+		   "a NUL byte in the file");
 	}
 }
 
@@ -379,12 +408,12 @@ static void test_logs_ingestion(void)
 {
 	reset_os();
 	const char *li = "outputs:\n"
-			 "  - type: logs_ingestion\n"
-			 "    endpoint: https://dce-1.westeurope-1.ingest.monitor.azure.com/\n"
-			 "    dcr_id: dcr-0123456789abcdef0123456789abcdef\n"
-			 "    stream: Custom-SignwatchCertificateInfo_CL\n"
-			 "    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n"
-			 "    client_id: 11111111-2222-3333-4444-555555555555\n";
+	                 "  - type: logs_ingestion\n"
+	                 "    endpoint: https://dce-1.westeurope-1.ingest.monitor.azure.com/\n"
+	                 "    dcr_id: dcr-0123456789abcdef0123456789abcdef\n"
+	                 "    stream: Custom-SignwatchCertificateInfo_CL\n"
+	                 "    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n"
+	                 "    client_id: 11111111-2222-3333-4444-555555555555\n";
 	char y[2048];
 	os.env_name = "SW_SECRET";
 	os.env_value = "env-Secret-Value-42";
@@ -394,9 +423,11 @@ static void test_logs_ingestion(void)
 		const sw_config_output *o = &c->outputs[0];
 		is_str(o->secret, "env-Secret-Value-42", "  the secret is read from the environment");
 		is_str(o->secret_env, "SW_SECRET", "  and its variable remembered");
-		is_str(o->endpoint, "https://dce-1.westeurope-1.ingest.monitor.azure.com", "  endpoint without /");
+		is_str(o->endpoint, "https://dce-1.westeurope-1.ingest.monitor.azure.com",
+		       "  endpoint without /");
 		is_str(o->token_url,
-		       "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token",
+		       "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/"
+		       "token",
 		       "  default token_url from the tenant");
 		is_int(o->send_records, SW_SEND_MATCHING, "  send_records default");
 		char *buf = NULL;
@@ -404,7 +435,8 @@ static void test_logs_ingestion(void)
 		FILE *f = open_memstream(&buf, &n);
 		sw_config_print(c, f);
 		fclose(f);
-		ok(buf && !strstr(buf, "env-Secret-Value-42") && strstr(buf, "client_secret_env: \"SW_SECRET\""),
+		ok(buf && !strstr(buf, "env-Secret-Value-42") &&
+		           strstr(buf, "client_secret_env: \"SW_SECRET\""),
 		   "  print names the variable, never the value");
 		free(buf);
 		sw_config_free(c);
@@ -431,14 +463,17 @@ static void test_logs_ingestion(void)
 		FILE *f = open_memstream(&buf, &n);
 		sw_config_print(c, f);
 		fclose(f);
-		ok(buf && !strstr(buf, "File-Secret-Value-7") && strstr(buf, "# client_secret: set in the file, not shown"),
+		ok(buf && !strstr(buf, "File-Secret-Value-7") &&
+		           strstr(buf, "# client_secret: set in the file, not shown"),
 		   "  print redacts it");
 		free(buf);
 		sw_config_free(c);
 	}
 	os.mode = 0644;
-	fails(y, "t.yaml:8:20: outputs[0].client_secret: t.yaml is readable by every user (mode 0644), so it must "
-		 "not hold a secret; run chmod 600 t.yaml",
+	fails(y,
+	      "t.yaml:8:20: outputs[0].client_secret: t.yaml is readable by every user (mode 0644), so it "
+	      "must "
+	      "not hold a secret; run chmod 600 t.yaml",
 	      "a world-readable file with a secret");
 	ok(!strstr(err, "File-Secret-Value-7"), "  the secret is not in the message");
 	os.mode = 0640;
@@ -451,7 +486,8 @@ static void test_logs_ingestion(void)
 		sw_config_env noperm = { &os, f_dir_ok, f_get_env, NULL };
 		sw_config *c3 = NULL;
 		sw_err e = sw_config_load_buffer("t.yaml", y, strlen(y), &noperm, &c3, err, sizeof err);
-		ok(e == SW_ERR_CONFIG && strstr(err, "cannot check who may read"), "no file_mode callback refuses a secret");
+		ok(e == SW_ERR_CONFIG && strstr(err, "cannot check who may read"),
+		   "no file_mode callback refuses a secret");
 	}
 
 	fails(li, "t.yaml:2:5: outputs[0].client_secret: no credential for Entra ID", "no credential");
@@ -461,22 +497,26 @@ static void test_logs_ingestion(void)
 	fails(y, "more than one credential", "two credentials");
 	ok(!strstr(err, "S3cr3t-in-file"), "  the secret is not in the message");
 	snprintf(y, sizeof y, "%s    client_certificate: /etc/c.pem\n", li);
-	fails(y, "outputs[0].client_key: missing: client_certificate and client_key go together", "cert without key");
+	fails(y, "outputs[0].client_key: missing: client_certificate and client_key go together",
+	      "cert without key");
 	snprintf(y, sizeof y, "%s    client_certificate: /etc/c.pem\n    client_key: /etc/k.pem\n", li);
 	c = loads(y, "certificate credential");
 	sw_config_free(c);
 
 	snprintf(y, sizeof y, "%s    client_secret_env: 'not a name S3cr3t'\n", li);
-	fails(y, "outputs[0].client_secret_env: expected the name of an environment variable", "a bad variable name");
+	fails(y, "outputs[0].client_secret_env: expected the name of an environment variable",
+	      "a bad variable name");
 	ok(!strstr(err, "S3cr3t"), "  a value there is not echoed (it may be the secret)");
 	snprintf(y, sizeof y, "%s    client_secrt: 'Typo-S3cr3t'\n    client_secret_env: V\n", li);
-	fails(y, "outputs[0].client_secrt: unknown key 'client_secrt'; did you mean 'client_secret'?", "a misspelled secret key");
+	fails(y, "outputs[0].client_secrt: unknown key 'client_secrt'; did you mean 'client_secret'?",
+	      "a misspelled secret key");
 	ok(!strstr(err, "Typo-S3cr3t"), "  the unknown key's value is not echoed");
 	snprintf(y, sizeof y, "%s    client_secret: \"bad\\nS3cr3t\"\n", li);
 	fails(y, "the secret contains a control character", "a secret with a line break");
 	ok(!strstr(err, "S3cr3t"), "  not echoed");
 	snprintf(y, sizeof y, "%s    client_secret: [Listed-S3cr3t]\n", li);
-	fails(y, "outputs[0].client_secret: expected the secret as text, got a list", "a secret of the wrong type");
+	fails(y, "outputs[0].client_secret: expected the secret as text, got a list",
+	      "a secret of the wrong type");
 	ok(!strstr(err, "Listed-S3cr3t"), "  not echoed");
 
 	fails("outputs:\n  - type: logs_ingestion\n    endpoint: http://x.example.com\n",
@@ -484,16 +524,16 @@ static void test_logs_ingestion(void)
 	fails("outputs:\n  - type: logs_ingestion\n    endpoint: https://user:Pa55word@x.example.com\n",
 	      "credentials in the URL are not allowed", "credentials in a URL");
 	ok(!strstr(err, "Pa55word"), "  and they are not echoed");
-	fails("outputs:\n  - type: logs_ingestion\n    dcr_id: 12345\n", "outputs[0].dcr_id: expected the DCR's immutable id",
-	      "a bad dcr_id");
-	fails("outputs:\n  - type: logs_ingestion\n    client_id: not-a-guid\n", "outputs[0].client_id: expected a GUID",
-	      "a bad client_id");
-	fails("outputs:\n  - type: logs_ingestion\n    tenant_id: a/b\n", "outputs[0].tenant_id: expected the tenant's GUID",
-	      "a tenant that would break the token URL");
-	fails("outputs:\n  - type: logs_ingestion\n    stream: 'Custom Bad'\n", "outputs[0].stream: expected a stream name",
-	      "a bad stream");
-	fails("outputs:\n  - type: logs_ingestion\n", "outputs[0].dcr_id: missing, and a logs_ingestion output needs it",
-	      "missing dcr_id");
+	fails("outputs:\n  - type: logs_ingestion\n    dcr_id: 12345\n",
+	      "outputs[0].dcr_id: expected the DCR's immutable id", "a bad dcr_id");
+	fails("outputs:\n  - type: logs_ingestion\n    client_id: not-a-guid\n",
+	      "outputs[0].client_id: expected a GUID", "a bad client_id");
+	fails("outputs:\n  - type: logs_ingestion\n    tenant_id: a/b\n",
+	      "outputs[0].tenant_id: expected the tenant's GUID", "a tenant that would break the token URL");
+	fails("outputs:\n  - type: logs_ingestion\n    stream: 'Custom Bad'\n",
+	      "outputs[0].stream: expected a stream name", "a bad stream");
+	fails("outputs:\n  - type: logs_ingestion\n",
+	      "outputs[0].dcr_id: missing, and a logs_ingestion output needs it", "missing dcr_id");
 }
 
 static void test_https_syslog(void)
@@ -501,15 +541,17 @@ static void test_https_syslog(void)
 	reset_os();
 	os.env_name = "TOK";
 	os.env_value = "Bearer-Env-Token";
-	sw_config *c = loads("outputs:\n  - type: https_json\n    url: https://h/x\n    bearer_token_env: TOK\n",
-			     "https_json with bearer_token_env");
+	sw_config *c =
+	        loads("outputs:\n  - type: https_json\n    url: https://h/x\n    bearer_token_env: TOK\n",
+	              "https_json with bearer_token_env");
 	if (c) {
 		is_str(c->outputs[0].secret, "Bearer-Env-Token", "  token from the environment");
 		sw_config_free(c);
 	}
 	os.mode = 0604;
 	fails("outputs:\n  - type: https_json\n    url: https://h/x\n    bearer_token: File-Token-99\n",
-	      "outputs[0].bearer_token: t.yaml is readable by every user (mode 0604)", "bearer_token in a readable file");
+	      "outputs[0].bearer_token: t.yaml is readable by every user (mode 0604)",
+	      "bearer_token in a readable file");
 	ok(!strstr(err, "File-Token-99"), "  the token is not in the message");
 	os.mode = 0600;
 	fails("outputs:\n  - type: https_json\n    url: https://h/x\n    bearer_token: File-Token-99\n"
@@ -518,12 +560,13 @@ static void test_https_syslog(void)
 	ok(!strstr(err, "File-Token-99"), "  the token is not in the message");
 	fails("outputs:\n  - type: https_json\n    url: https://h/x\n    pin_sha256: abc\n",
 	      "outputs[0].pin_sha256: expected the base64 SHA-256", "a bad pin");
-	fails("outputs:\n  - type: syslog_tls\n    host: tls://h:6514\n", "outputs[0].host: expected a host name or IP address only",
-	      "a URL as a host");
+	fails("outputs:\n  - type: syslog_tls\n    host: tls://h:6514\n",
+	      "outputs[0].host: expected a host name or IP address only", "a URL as a host");
 	fails("outputs:\n  - type: syslog_tls\n    host: h\n    app_name: 'sign watch'\n",
 	      "outputs[0].app_name: expected 1..48 printable ASCII", "a bad app_name");
 	fails("outputs:\n  - type: syslog_tls\n    host: h\n    client_key: /k\n",
-	      "outputs[0].client_certificate: missing: client_certificate and client_key go together", "mTLS key alone");
+	      "outputs[0].client_certificate: missing: client_certificate and client_key go together",
+	      "mTLS key alone");
 	fails("outputs:\n  - {type: file, path: /a}\n  - {type: file, path: /a/}\n",
 	      "t.yaml:3:5: outputs[1]: the same destination as outputs[0]", "the same output twice");
 	reset_os();
@@ -534,7 +577,8 @@ static void test_files(void)
 	reset_os();
 	sw_config *c = NULL;
 	sw_err e = sw_config_load_file(tmp_path("absent.yaml"), &env, &c, err, sizeof err);
-	ok(e == SW_ERR_CONFIG && c == NULL && strstr(err, "absent.yaml: no such file; create it"), "a missing file");
+	ok(e == SW_ERR_CONFIG && c == NULL && strstr(err, "absent.yaml: no such file; create it"),
+	   "a missing file");
 	ok(!sw_config_file_exists(tmp_path("absent.yaml")), "sw_config_file_exists: no");
 
 	FILE *f = fopen(tmp_path("big.yaml"), "wb");
@@ -544,13 +588,15 @@ static void test_files(void)
 	fclose(f);
 	ok(sw_config_file_exists(tmp_path("big.yaml")), "sw_config_file_exists: yes");
 	e = sw_config_load_file(tmp_path("big.yaml"), &env, &c, err, sizeof err);
-	ok(e == SW_ERR_CONFIG && c == NULL && strstr(err, "big.yaml: larger than 1024 KiB"), "an oversized file is refused");
+	ok(e == SW_ERR_CONFIG && c == NULL && strstr(err, "big.yaml: larger than 1024 KiB"),
+	   "an oversized file is refused");
 
 	sw_config *c2 = NULL;
 	char *huge = calloc(1, SW_CONFIG_MAX_BYTES + 2);
 	memset(huge, '#', SW_CONFIG_MAX_BYTES + 1);
 	e = sw_config_load_buffer("b.yaml", huge, SW_CONFIG_MAX_BYTES + 1, &env, &c2, err, sizeof err);
-	ok(e == SW_ERR_CONFIG && strstr(err, "b.yaml: larger than 1024 KiB"), "an oversized buffer is refused");
+	ok(e == SW_ERR_CONFIG && strstr(err, "b.yaml: larger than 1024 KiB"),
+	   "an oversized buffer is refused");
 	free(huge);
 
 	e = sw_config_load_file(tmpdir, &env, &c, err, sizeof err);
@@ -560,20 +606,20 @@ static void test_files(void)
 	os.env_name = "SEC";
 	os.env_value = "zzz-Secret";
 	const char *full = "roots: [/a, '/b c']\nexclude: ['*/x \"y\"/*']\nca_file: /ca.pem\nthreads: 3\n"
-			   "device_id: 0123456789abcdef0123456789abcdef01234567\nlog_level: warn\n"
-			   "outputs:\n"
-			   "  - type: logs_ingestion\n"
-			   "    endpoint: https://dce.ingest.monitor.azure.com\n"
-			   "    dcr_id: dcr-0123456789abcdef0123456789abcdef\n"
-			   "    stream: Custom-X_CL\n"
-			   "    tenant_id: contoso.onmicrosoft.com\n"
-			   "    client_id: 11111111-2222-3333-4444-555555555555\n"
-			   "    client_secret_env: SEC\n"
-			   "    ca_file: /etc/li-ca.pem\n"
-			   "  - type: syslog_tls\n    host: '::1'\n    port: 1514\n    ca_file: /c.pem\n"
-			   "  - type: https_json\n    url: https://h/p\n    bearer_token_env: SEC\n"
-			   "    pin_sha256: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
-			   "  - type: file\n    path: /r.jsonl\n    send_records: all\n";
+	                   "device_id: 0123456789abcdef0123456789abcdef01234567\nlog_level: warn\n"
+	                   "outputs:\n"
+	                   "  - type: logs_ingestion\n"
+	                   "    endpoint: https://dce.ingest.monitor.azure.com\n"
+	                   "    dcr_id: dcr-0123456789abcdef0123456789abcdef\n"
+	                   "    stream: Custom-X_CL\n"
+	                   "    tenant_id: contoso.onmicrosoft.com\n"
+	                   "    client_id: 11111111-2222-3333-4444-555555555555\n"
+	                   "    client_secret_env: SEC\n"
+	                   "    ca_file: /etc/li-ca.pem\n"
+	                   "  - type: syslog_tls\n    host: '::1'\n    port: 1514\n    ca_file: /c.pem\n"
+	                   "  - type: https_json\n    url: https://h/p\n    bearer_token_env: SEC\n"
+	                   "    pin_sha256: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+	                   "  - type: file\n    path: /r.jsonl\n    send_records: all\n";
 	c = loads(full, "a full configuration loads");
 	if (!c)
 		return;
@@ -645,11 +691,14 @@ static void test_glob(void)
 		{ "C:\\Users\\*\\AppData", "c:\\users\\bob\\appdata\\x.exe", 1, SW_GLOB_WINDOWS },
 		{ "C:/Users/*/AppData", "C:\\Users\\bob\\AppData\\x.exe", 1, SW_GLOB_WINDOWS },
 		{ "*\\node_modules\\*", "C:\\p\\node_modules\\a.exe", 1, SW_GLOB_WINDOWS },
-		{ "*a*a*a*a*a*a*a*a*a*a*b", "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0, 0 },
-		{ "**a**a**a**a**a**a**a**b", "/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a", 0, 0 },
+		{ "*a*a*a*a*a*a*a*a*a*a*b", "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		  0, 0 },
+		{ "**a**a**a**a**a**a**a**b",
+		  "/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a", 0, 0 },
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-		is_int(sw_glob_match(v[i].pat, v[i].path, v[i].fl), v[i].want, "glob '%s' vs '%s'", v[i].pat, v[i].path);
+		is_int(sw_glob_match(v[i].pat, v[i].path, v[i].fl), v[i].want, "glob '%s' vs '%s'", v[i].pat,
+		       v[i].path);
 	ok(sw_glob_check("[abc", 0) != NULL, "glob check: unclosed [");
 	ok(sw_glob_check("[[:alpha:]]", 0) != NULL, "glob check: classes refused");
 	ok(sw_glob_check("a\\", 0) != NULL, "glob check: a lone backslash");
