@@ -20,6 +20,20 @@ sw_err sw_plat_device_name(char *out, size_t n);
  * clock starts there (read once, at the first call) and runs on. */
 int64_t sw_plat_now_ms(void);
 
+/* fopen, but a file it creates is owner-only. */
+#include <stdio.h>
+FILE *sw_plat_fopen_private(const char *path, const char *mode);
+
+/* Make the process a good background citizen: lower CPU and I/O priority. */
+void sw_plat_background_priority(void);
+
+/* Tell the service manager (systemd) we are ready / stopping / reloading;
+ * no-ops when not run by one. status may be NULL. */
+void sw_plat_notify(const char *state, const char *status);
+
+/* CPU time this process has used, in microseconds (user + system). */
+int64_t sw_plat_cpu_us(void);
+
 /* Create dir and its missing parents with owner-only permissions. */
 sw_err sw_plat_mkdirs(const char *dir);
 /* The folder part of path, malloc'd ("." when there is none). */

@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -415,3 +419,59 @@ const char *const *sw_plat_default_roots(size_t *n)
 }
 
 const char *sw_plat_default_records(void) { return "/var/log/signwatch/records.jsonl"; }
+
+FILE *sw_plat_fopen_private(const char *path, const char *mode)
+{
+	/* Create with 0600 first so the file is never briefly world-readable. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, mode);
+	if (!f)
+		close(fd);
+	return f;
+}
+
+void sw_plat_background_priority(void)
+{
+	/* Nice 10 for CPU; for I/O the best-effort class at its lowest level
+	 * (ioprio_set has no libc wrapper). */
+	errno = 0;
+	(void)!nice(10);
+#if defined(__linux__) && defined(SYS_ioprio_set)
+	(void)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (2 << 13) | 7 /* BE, level 7 */);
+#endif
+}
+
+void sw_plat_notify(const char *state, const char *status)
+{
+	/* The sd_notify protocol: one datagram to $NOTIFY_SOCKET. */
+	const char *sock = getenv("NOTIFY_SOCKET");
+	if (!sock || !*sock || (sock[0] != '/' && sock[0] != '@'))
+		return;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	size_t len = strlen(sock);
+	if (len < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, sock, len);
+		if (sa.sun_path[0] == '@')
+			sa.sun_path[0] = 0; /* abstract namespace */
+		char msg[512];
+		int m = snprintf(msg, sizeof(msg), "%s%s%s", state, status ? "\nSTATUS=" : "", status ? status : "");
+		(void)sendto(fd, msg, (size_t)m, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	}
+	close(fd);
+}
+
+int64_t sw_plat_cpu_us(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
