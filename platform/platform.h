@@ -88,6 +88,10 @@ const char *sw_plat_default_store(void);             /* the SQLite database */
 const char *sw_plat_default_config(void);            /* the YAML configuration */
 const char *sw_plat_default_rules(void);             /* the installed rule pack folder */
 
+/* lstat: identity of a regular file at path without following a link;
+ * SW_ERR_IO when missing, SW_ERR_UNSUPPORTED when not a regular file. */
+sw_err sw_plat_stat_nofollow(const char *path, sw_file_id *id);
+
 /* Split a path into folder and file name (malloc'd, sanitized UTF-8). */
 void sw_plat_split_path(const char *path, char **folder, char **name);
 

@@ -475,3 +475,14 @@ int64_t sw_plat_cpu_us(void)
 		return 0;
 	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
+
+sw_err sw_plat_stat_nofollow(const char *path, sw_file_id *id)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return SW_ERR_IO;
+	if (!S_ISREG(st.st_mode))
+		return SW_ERR_UNSUPPORTED;
+	stat_to_id(&st, id);
+	return SW_OK;
+}

@@ -1,0 +1,773 @@
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "agent.h"
+#include "config.h"
+#include "log.h"
+#include "output_file.h"
+#include "pipeline.h"
+#include "rules_load.h"
+#include "watch.h"
+
+#define QUEUE_MAX 4096       /* files waiting for a worker; past it, folders are rescanned */
+#define SETTLE_CLOSED_MS 50  /* a file closed after writing is complete once quiet this long */
+#define CPU_WINDOW_MS 1000   /* CPU budget accounting period */
+#define WALK_BATCH 512       /* files handed from a walk to the loop at a time */
+
+typedef struct pending {
+	char *path;
+	bool closed;         /* IN_CLOSE_WRITE seen since the last change */
+	int64_t last_event;  /* ms */
+	uint64_t size;
+	int64_t mtime_ns;
+	bool have_stat;
+	struct pending *next;
+} pending;
+
+typedef struct job job;
+typedef struct walk walk;
+
+typedef struct agent {
+	uv_loop_t *loop;
+	char *config_path;
+	sw_config *cfg;
+	sw_rules *rules;
+	sw_trust *trust;
+	sw_store *st;
+	sw_pipeline *pipe;
+	sw_outfile *out;
+	sw_watch *watch;
+	sw_scan_opts opts;
+	char device_name[256];
+
+	/* settle: pending files, a list (bursts are short-lived) */
+	pending *pend;
+	size_t npend;
+	uv_timer_t settle_timer;
+
+	/* the scan queue: paths waiting for a worker, de-duplicated */
+	char **queue;
+	size_t qhead, qlen;
+	size_t inflight;
+	char **rescan_dirs; /* folders to walk again once the queue drains */
+	size_t nrescan;
+	bool walking;
+	uv_timer_t reconcile_timer;
+
+	/* per-thread certificate memos for the pool */
+	uv_mutex_t cache_lock;
+	sw_cache **caches;
+	size_t ncaches;
+
+	/* CPU budget */
+	uv_timer_t cpu_timer;
+	int64_t cpu_mark_us, wall_mark_ms;
+	bool paused;
+
+	uv_signal_t sig_term, sig_int, sig_hup;
+	bool stopping, reload_pending;
+	int status;
+	size_t overflows_logged;
+	uint64_t scanned, recorded, matched;
+} agent;
+
+struct job {
+	uv_work_t req;
+	agent *a;
+	sw_scan_result res;
+	sw_cache *cache;
+	int64_t now;
+};
+
+static void dispatch(agent *a);
+static void start_walk(agent *a, const char *dir);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static bool queued(agent *a, const char *path)
+{
+	for (size_t i = 0; i < a->qlen; i++)
+		if (!strcmp(a->queue[(a->qhead + i) % QUEUE_MAX], path))
+			return true;
+	return false;
+}
+
+static void add_rescan(agent *a, const char *dir)
+{
+	for (size_t i = 0; i < a->nrescan; i++)
+		if (!strcmp(a->rescan_dirs[i], dir))
+			return;
+	char **v = realloc(a->rescan_dirs, (a->nrescan + 1) * sizeof(char *));
+	if (!v)
+		return;
+	a->rescan_dirs = v;
+	a->rescan_dirs[a->nrescan] = strdup(dir);
+	if (a->rescan_dirs[a->nrescan])
+		a->nrescan++;
+}
+
+/* Queue a file for scanning. When the queue is full it does not grow:
+ * the file's folder is walked again once there is room. */
+static void enqueue(agent *a, const char *path)
+{
+	if (a->stopping || queued(a, path))
+		return;
+	if (a->qlen == QUEUE_MAX) {
+		char *dir = sw_plat_dirname(path);
+		if (dir)
+			add_rescan(a, dir);
+		free(dir);
+		return;
+	}
+	char *p = strdup(path);
+	if (!p)
+		return;
+	a->queue[(a->qhead + a->qlen) % QUEUE_MAX] = p;
+	a->qlen++;
+	dispatch(a);
+}
+
+static bool own_file(const agent *a, const char *path)
+{
+	size_t n = strlen(a->cfg->store);
+	if (!strncmp(path, a->cfg->store, n))
+		return true; /* the store and its -wal, -shm, -journal */
+	for (size_t i = 0; i < a->cfg->n_outputs; i++) {
+		const char *p = a->cfg->outputs[i].path;
+		if (p && !strncmp(path, p, strlen(p)))
+			return true; /* records.jsonl and its rotations */
+	}
+	return false;
+}
+
+static bool excluded(void *ud, const char *path, bool is_dir)
+{
+	agent *a = ud;
+	(void)is_dir;
+	return own_file(a, path) || sw_config_excluded(a->cfg, path);
+}
+
+/* ---- worker pool --------------------------------------------------------- */
+
+static sw_cache *take_cache(agent *a)
+{
+	sw_cache *c = NULL;
+	uv_mutex_lock(&a->cache_lock);
+	if (a->ncaches)
+		c = a->caches[--a->ncaches];
+	uv_mutex_unlock(&a->cache_lock);
+	return c ? c : sw_cache_new();
+}
+
+static void give_cache(agent *a, sw_cache *c)
+{
+	uv_mutex_lock(&a->cache_lock);
+	sw_cache **v = realloc(a->caches, (a->ncaches + 1) * sizeof(*v));
+	if (v) {
+		a->caches = v;
+		a->caches[a->ncaches++] = c;
+		c = NULL;
+	}
+	uv_mutex_unlock(&a->cache_lock);
+	sw_cache_free(c);
+}
+
+static void work_cb(uv_work_t *req)
+{
+	job *j = req->data;
+	j->cache = take_cache(j->a);
+	sw_scan_opts o = j->a->opts; /* read-only here */
+	o.cache = j->cache;
+	char *path = j->res.path;
+	j->res.path = NULL;
+	sw_scan_file(path, &o, j->now, &j->res);
+	free(path);
+	give_cache(j->a, j->cache);
+}
+
+static void emit(agent *a, const sw_scan_result *res)
+{
+	for (size_t k = 0; k < res->n; k++) {
+		bool any = false;
+		for (size_t i = 0; i < res->nrules; i++)
+			any |= res->matched && res->matched[k * res->nrules + i];
+		if (any)
+			a->matched++;
+		for (size_t o = 0; o < a->cfg->n_outputs; o++) {
+			const sw_config_output *out = &a->cfg->outputs[o];
+			if (out->type != SW_OUT_FILE || !a->out)
+				continue; /* network outputs: the forwarding issue */
+			if (out->send_records == SW_SEND_NONE || (out->send_records == SW_SEND_MATCHING && !any))
+				continue;
+			char *js = sw_record_json(&res->recs[k]);
+			if (js && sw_outfile_write(a->out, js) != SW_OK)
+				sw_log(SW_LOG_WARN, "cannot write %s", out->path);
+			free(js);
+		}
+		if (any)
+			sw_log(SW_LOG_INFO, "rule match: %s/%s signed by %s (ReportId %lld)", res->recs[k].folder_path,
+			       res->recs[k].file_name, res->recs[k].signer ? res->recs[k].signer : "",
+			       (long long)res->recs[k].report_id);
+	}
+}
+
+static void log_summaries(agent *a, const sw_scan_result *res)
+{
+	for (size_t i = 0; i < res->nrules; i++) {
+		bool hit = false;
+		for (size_t k = 0; k < res->n; k++)
+			hit |= res->matched[k * res->nrules + i] != 0;
+		if (!hit)
+			continue;
+		sw_summary_spec spec;
+		sw_summary_row *rows = NULL;
+		size_t n = 0;
+		if (sw_rule_summary(a->st, a->rules, i, sw_plat_now_ms(), &spec, &rows, &n) != SW_OK)
+			continue;
+		for (size_t r = 0; r < n; r++) {
+			char *js = sw_summary_row_json(a->rules, i, &spec, &rows[r]);
+			if (js) {
+				sw_log(SW_LOG_INFO, "summary changed: %s", js);
+				for (size_t o = 0; o < a->cfg->n_outputs; o++)
+					if (a->cfg->outputs[o].type == SW_OUT_FILE && a->cfg->outputs[o].send_summaries &&
+					    a->out)
+						(void)sw_outfile_write(a->out, js);
+			}
+			free(js);
+		}
+		sw_summary_free(rows, n);
+	}
+}
+
+static void after_work_cb(uv_work_t *req, int status)
+{
+	job *j = req->data;
+	agent *a = j->a;
+	a->inflight--;
+	sw_scan_result *res = &j->res;
+	(void)status;
+	a->scanned++;
+	if (res->status == SW_SCAN_FAILED)
+		sw_log(SW_LOG_DEBUG, "%s: %s", res->path ? res->path : "?", res->why);
+	if (res->status == SW_SCAN_RECORDS || res->status == SW_SCAN_NOT_PE || res->status == SW_SCAN_MALFORMED) {
+		char why[512];
+		if (sw_pipeline_apply(a->pipe, res, j->now, why, sizeof(why)) != SW_OK) {
+			sw_log(SW_LOG_ERROR, "%s", why);
+		} else {
+			a->recorded += res->n;
+			emit(a, res);
+			if (res->matched)
+				log_summaries(a, res);
+		}
+	}
+	sw_scan_result_free(res);
+	free(j);
+	if (a->reload_pending && !a->inflight && !a->stopping) {
+		a->reload_pending = false;
+		reload(a);
+	}
+	dispatch(a);
+}
+
+/* Start as many scans as there are threads, unless paused or stopping;
+ * once everything is drained, walk what overflowed. */
+static void cpu_tick(uv_timer_t *t);
+static void reload(agent *a);
+
+static void dispatch(agent *a)
+{
+	if (!a->stopping && (a->qlen || a->inflight) && !uv_is_active((uv_handle_t *)&a->cpu_timer)) {
+		a->cpu_mark_us = sw_plat_cpu_us();
+		a->wall_mark_ms = sw_plat_now_ms();
+		uv_timer_start(&a->cpu_timer, cpu_tick, CPU_WINDOW_MS, CPU_WINDOW_MS);
+	}
+	while (!a->stopping && !a->paused && a->qlen && a->inflight < (size_t)a->cfg->threads) {
+		char *path = a->queue[a->qhead];
+		a->qhead = (a->qhead + 1) % QUEUE_MAX;
+		a->qlen--;
+		job *j = calloc(1, sizeof(*j));
+		if (!j) {
+			free(path);
+			continue;
+		}
+		j->a = a;
+		j->req.data = j;
+		j->res.path = path;
+		j->now = sw_plat_now_ms();
+		if (uv_queue_work(a->loop, &j->req, work_cb, after_work_cb) != 0) {
+			free(path);
+			free(j);
+			continue;
+		}
+		a->inflight++;
+	}
+	if (!a->stopping && !a->qlen && !a->inflight && !a->walking && a->nrescan) {
+		char *dir = a->rescan_dirs[--a->nrescan];
+		start_walk(a, dir);
+		free(dir);
+	}
+}
+
+/* ---- walks (baseline, reconcile, rescans) -------------------------------- */
+
+struct walk {
+	uv_work_t req;
+	agent *a;
+	char *root;
+	bool cross_fs;
+	/* collected on the pool thread, filtered against the cache on the loop */
+	char **paths;
+	sw_file_id *ids;
+	size_t n, cap;
+	size_t errors;
+};
+
+static int walk_visit(void *ud, const char *path, const sw_file_id *id)
+{
+	walk *w = ud;
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 1024;
+		char **np = realloc(w->paths, nc * sizeof(char *));
+		if (!np)
+			return 1;
+		w->paths = np;
+		sw_file_id *ni = realloc(w->ids, nc * sizeof(sw_file_id));
+		if (!ni)
+			return 1;
+		w->ids = ni;
+		w->cap = nc;
+	}
+	if (!(w->paths[w->n] = strdup(path)))
+		return 1;
+	w->ids[w->n++] = *id;
+	return 0;
+}
+
+static int walk_error(void *ud, const char *path, const char *why)
+{
+	walk *w = ud;
+	(void)path;
+	(void)why;
+	w->errors++;
+	return 0;
+}
+
+static void walk_work(uv_work_t *req)
+{
+	walk *w = req->data;
+	(void)sw_plat_walk(w->root, w->cross_fs, walk_visit, walk_error, w);
+}
+
+static void walk_done(uv_work_t *req, int status)
+{
+	walk *w = req->data;
+	agent *a = w->a;
+	(void)status;
+	a->walking = false;
+	size_t fresh = 0;
+	uint64_t max = (uint64_t)a->cfg->max_file_mb << 20;
+	for (size_t i = 0; i < w->n; i++) {
+		const char *p = w->paths[i];
+		if (!a->stopping && !excluded(a, p, false) && w->ids[i].size <= max && w->ids[i].size >= 64 &&
+		    !sw_pipeline_cached(a->pipe, &w->ids[i])) {
+			enqueue(a, p);
+			fresh++;
+		}
+		free(w->paths[i]);
+	}
+	sw_log(SW_LOG_DEBUG, "walked %s: %zu files, %zu to scan, %zu unreadable", w->root, w->n, fresh, w->errors);
+	free(w->paths);
+	free(w->ids);
+	free(w->root);
+	free(w);
+	dispatch(a);
+}
+
+static void start_walk(agent *a, const char *dir)
+{
+	if (a->stopping)
+		return;
+	if (a->walking) {
+		add_rescan(a, dir);
+		return;
+	}
+	walk *w = calloc(1, sizeof(*w));
+	if (!w || !(w->root = strdup(dir))) {
+		free(w);
+		return;
+	}
+	w->a = a;
+	w->req.data = w;
+	w->cross_fs = a->cfg->cross_filesystems;
+	if (uv_queue_work(a->loop, &w->req, walk_work, walk_done) != 0) {
+		free(w->root);
+		free(w);
+		return;
+	}
+	a->walking = true;
+}
+
+static void walk_all(agent *a, const char *why)
+{
+	sw_log(SW_LOG_INFO, "scanning every root (%s)", why);
+	for (size_t i = 0; i < a->cfg->roots.n; i++)
+		add_rescan(a, a->cfg->roots.v[i]);
+	dispatch(a);
+}
+
+static void reconcile_cb(uv_timer_t *t) { walk_all(t->data, "periodic reconcile"); }
+
+/* ---- settle -------------------------------------------------------------- */
+
+static void settle_tick(uv_timer_t *t);
+
+/* The settle timer runs only while files are pending: an idle agent has
+ * no periodic wake-ups but the reconcile timer. */
+static void arm_settle(agent *a)
+{
+	if (a->npend && !uv_is_active((uv_handle_t *)&a->settle_timer)) {
+		uint64_t tick = (uint64_t)(a->cfg->settle_ms < 100 ? a->cfg->settle_ms / 2 + 1 : 50);
+		uv_timer_start(&a->settle_timer, settle_tick, tick, tick);
+	}
+}
+
+static void on_file(void *ud, const char *path, bool closed)
+{
+	agent *a = ud;
+	if (a->stopping)
+		return;
+	int64_t now = sw_plat_now_ms();
+	for (pending *p = a->pend; p; p = p->next) {
+		if (!strcmp(p->path, path)) {
+			p->last_event = now;
+			p->closed = closed;
+			return;
+		}
+	}
+	pending *p = calloc(1, sizeof(*p));
+	if (!p || !(p->path = strdup(path))) {
+		free(p);
+		return;
+	}
+	p->closed = closed;
+	p->last_event = now;
+	p->next = a->pend;
+	a->pend = p;
+	a->npend++;
+	arm_settle(a);
+}
+
+/* A file is complete when it was closed after writing and nothing happened
+ * to it for a moment, or when its size and mtime stayed the same for the
+ * settle window. Only then is it scanned, once. */
+static void settle_tick(uv_timer_t *t)
+{
+	agent *a = t->data;
+	int64_t now = sw_plat_now_ms();
+	pending **pp = &a->pend;
+	while (*pp) {
+		pending *p = *pp;
+		sw_file_id id;
+		bool ready = false, drop = false;
+		if (sw_plat_stat_nofollow(p->path, &id) != SW_OK) {
+			drop = true; /* gone, or not a regular file */
+		} else if (!p->have_stat || id.size != p->size || id.mtime_ns != p->mtime_ns) {
+			if (p->have_stat)
+				p->last_event = now;
+			p->have_stat = true;
+			p->size = id.size;
+			p->mtime_ns = id.mtime_ns;
+			ready = p->closed && now - p->last_event >= SETTLE_CLOSED_MS;
+		} else {
+			int64_t quiet = now - p->last_event;
+			ready = quiet >= (p->closed ? SETTLE_CLOSED_MS : a->cfg->settle_ms);
+		}
+		if (ready && !excluded(a, p->path, false))
+			enqueue(a, p->path);
+		if (ready || drop) {
+			*pp = p->next;
+			free(p->path);
+			free(p);
+			a->npend--;
+		} else {
+			pp = &p->next;
+		}
+	}
+	if (!a->npend)
+		uv_timer_stop(&a->settle_timer);
+}
+
+static void on_rescan(void *ud, const char *dir, const char *why, uint64_t count)
+{
+	agent *a = ud;
+	if (count > 1 || strcmp(why, "new folder") != 0)
+		sw_log(SW_LOG_WARN, "rescanning %s: %s (%llu)", dir, why, (unsigned long long)count);
+	start_walk(a, dir);
+}
+
+/* ---- CPU budget ---------------------------------------------------------- */
+
+/* Like osquery's watchdog, but gentler: when the agent used more than its
+ * share of one core over the last window, it stops starting scans until
+ * the average is back under budget. Timers run only while there is work. */
+static void cpu_tick(uv_timer_t *t)
+{
+	agent *a = t->data;
+	int64_t cpu = sw_plat_cpu_us(), wall = sw_plat_now_ms();
+	int64_t dw = wall - a->wall_mark_ms, dc = cpu - a->cpu_mark_us;
+	if (dw <= 0)
+		return;
+	double share = (double)dc / 1000.0 / (double)dw * 100.0;
+	bool over = share > a->cfg->cpu_budget_percent;
+	if (over != a->paused)
+		sw_log(SW_LOG_DEBUG, "cpu %.0f%% of one core: %s scans", share, over ? "pausing" : "resuming");
+	a->paused = over;
+	a->cpu_mark_us = cpu;
+	a->wall_mark_ms = wall;
+	if (!a->paused)
+		dispatch(a);
+	if (!a->qlen && !a->inflight && !a->paused)
+		uv_timer_stop(t);
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust)
+{
+	char err[8192];
+	sw_config_env env = sw_config_env_platform();
+	if (sw_config_load_file(a->config_path, &env, cfg, err, sizeof(err)) != SW_OK) {
+		fprintf(stderr, "%s", err);
+		return SW_ERR_CONFIG;
+	}
+	size_t bad = 0;
+	*rules = sw_load_rules("signwatch run", (const char *const *)(*cfg)->rules.v, (*cfg)->rules.n, stderr, &bad);
+	if (!*rules || bad) {
+		sw_rules_free(*rules);
+		sw_config_free(*cfg);
+		return SW_ERR_RULE;
+	}
+	*trust = NULL;
+	if ((*cfg)->ca_file) {
+		char why[512];
+		if (sw_trust_load_file((*cfg)->ca_file, trust, why, sizeof(why)) != SW_OK) {
+			fprintf(stderr, "%s: ca_file: %s\n", a->config_path, why);
+			sw_rules_free(*rules);
+			sw_config_free(*cfg);
+			return SW_ERR_CONFIG;
+		}
+	}
+	return SW_OK;
+}
+
+static void stop_agent(agent *a, const char *why)
+{
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	sw_log(SW_LOG_INFO, "stopping (%s): %zu scans in flight finish, the rest is found again at start", why,
+	       a->inflight);
+	sw_plat_notify("STOPPING=1", NULL);
+	if (a->watch)
+		sw_watch_stop(a->watch);
+	a->watch = NULL;
+	uv_timer_stop(&a->settle_timer);
+	uv_timer_stop(&a->reconcile_timer);
+	uv_timer_stop(&a->cpu_timer);
+	uv_close((uv_handle_t *)&a->settle_timer, NULL);
+	uv_close((uv_handle_t *)&a->reconcile_timer, NULL);
+	uv_close((uv_handle_t *)&a->cpu_timer, NULL);
+	uv_close((uv_handle_t *)&a->sig_term, NULL);
+	uv_close((uv_handle_t *)&a->sig_int, NULL);
+	uv_close((uv_handle_t *)&a->sig_hup, NULL);
+}
+
+static sw_err start_watch(agent *a)
+{
+	sw_watch_cbs cbs = { on_file, on_rescan, excluded, a };
+	char why[512];
+	sw_err e = sw_watch_start(a->loop, (const char *const *)a->cfg->roots.v, a->cfg->roots.n, &cbs, &a->watch, why,
+	                          sizeof(why));
+	if (e)
+		sw_log(SW_LOG_ERROR, "watching: %s", why);
+	return e;
+}
+
+static void reload(agent *a)
+{
+	sw_config *cfg;
+	sw_rules *rules;
+	sw_trust *trust;
+	sw_log(SW_LOG_INFO, "reloading %s", a->config_path);
+	sw_plat_notify("RELOADING=1", NULL);
+	if (load(a, &cfg, &rules, &trust) != SW_OK) {
+		sw_log(SW_LOG_ERROR, "reload failed; keeping the running configuration");
+		sw_plat_notify("READY=1", NULL);
+		return;
+	}
+	/* Queued work survives; scans in flight finish with the old trust
+	 * store, which is freed only when none is in flight. */
+	if (a->inflight) {
+		sw_log(SW_LOG_INFO, "reload waits for the scans in flight");
+		a->reload_pending = true;
+		sw_trust_free(trust);
+		sw_rules_free(rules);
+		sw_config_free(cfg);
+		return;
+	}
+	if (a->watch)
+		sw_watch_stop(a->watch);
+	a->watch = NULL;
+	sw_pipeline_free(a->pipe);
+	sw_rules_free(a->rules);
+	sw_trust_free(a->trust);
+	sw_config_free(a->cfg);
+	a->cfg = cfg;
+	a->rules = rules;
+	a->trust = trust;
+	a->opts.trust = trust;
+	a->opts.max_file_bytes = (uint64_t)cfg->max_file_mb << 20;
+	a->pipe = sw_pipeline_new(a->st, rules);
+	sw_log_set_level((sw_log_level)cfg->log_level);
+	start_watch(a);
+	walk_all(a, "configuration reloaded");
+	sw_plat_notify("READY=1", NULL);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+	agent *a = s->data;
+	if (signum == SIGHUP)
+		reload(a);
+	else
+		stop_agent(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+int sw_agent_run(const char *config_path, bool config_given)
+{
+	agent *a = calloc(1, sizeof(*a));
+	if (!a)
+		return 1;
+	a->config_path = strdup(config_path);
+	if (!config_given && !sw_config_file_exists(config_path)) {
+		fprintf(stderr,
+		        "signwatch run: %s: no configuration file; create one (signwatch run --check-config prints "
+		        "the defaults) or give --config F\n",
+		        config_path);
+		free(a->config_path);
+		free(a);
+		return 2;
+	}
+	sw_err e = load(a, &a->cfg, &a->rules, &a->trust);
+	if (e) {
+		free(a->config_path);
+		free(a);
+		return e == SW_ERR_NOMEM ? 1 : 2;
+	}
+	sw_log_set_level((sw_log_level)a->cfg->log_level);
+
+	/* The pool is sized before libuv first uses it. */
+	char n[16];
+	snprintf(n, sizeof(n), "%d", a->cfg->threads + 1);
+	uv_os_setenv("UV_THREADPOOL_SIZE", n);
+
+	char why[512];
+	char *dir = sw_plat_dirname(a->cfg->store);
+	if (dir)
+		(void)sw_plat_mkdirs(dir);
+	free(dir);
+	if (sw_store_open(a->cfg->store, &a->st, why, sizeof(why)) != SW_OK) {
+		sw_log(SW_LOG_ERROR, "%s", why);
+		a->status = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < a->cfg->n_outputs; i++) {
+		const sw_config_output *o = &a->cfg->outputs[i];
+		if (o->type == SW_OUT_FILE && !a->out &&
+		    sw_outfile_open(o->path, (size_t)o->max_mb << 20, o->keep, &a->out, why, sizeof(why)) != SW_OK) {
+			sw_log(SW_LOG_ERROR, "output: %s", why);
+			a->status = 1;
+			goto out;
+		}
+		if (o->type != SW_OUT_FILE)
+			sw_log(SW_LOG_WARN, "output %s: not supported by this build yet; records stay in the store", o->id);
+	}
+	a->pipe = sw_pipeline_new(a->st, a->rules);
+	a->queue = calloc(QUEUE_MAX, sizeof(char *));
+	if (!a->pipe || !a->queue) {
+		a->status = 1;
+		goto out;
+	}
+	if (a->cfg->device_id[0])
+		memcpy(a->opts.device_id, a->cfg->device_id, sizeof(a->opts.device_id));
+	else if (sw_plat_device_id(a->opts.device_id) != SW_OK)
+		snprintf(a->opts.device_id, sizeof(a->opts.device_id), "%040d", 0);
+	if (sw_plat_device_name(a->device_name, sizeof(a->device_name)) != SW_OK)
+		snprintf(a->device_name, sizeof(a->device_name), "localhost");
+	a->opts.device_name = a->device_name;
+	a->opts.trust = a->trust;
+	a->opts.max_file_bytes = (uint64_t)a->cfg->max_file_mb << 20;
+
+	a->loop = uv_default_loop();
+	uv_mutex_init(&a->cache_lock);
+	uv_timer_init(a->loop, &a->settle_timer);
+	uv_timer_init(a->loop, &a->reconcile_timer);
+	uv_timer_init(a->loop, &a->cpu_timer);
+	a->settle_timer.data = a->reconcile_timer.data = a->cpu_timer.data = a;
+	uv_signal_init(a->loop, &a->sig_term);
+	uv_signal_init(a->loop, &a->sig_int);
+	uv_signal_init(a->loop, &a->sig_hup);
+	a->sig_term.data = a->sig_int.data = a->sig_hup.data = a;
+	uv_signal_start(&a->sig_term, signal_cb, SIGTERM);
+	uv_signal_start(&a->sig_int, signal_cb, SIGINT);
+	uv_signal_start(&a->sig_hup, signal_cb, SIGHUP);
+
+	sw_plat_background_priority();
+	if (start_watch(a) != SW_OK) {
+		a->status = 1;
+		stop_agent(a, "cannot watch");
+	} else {
+		sw_log(SW_LOG_INFO, "watching %zu roots (%zu folders); store %s", a->cfg->roots.n,
+		       sw_watch_count(a->watch), a->cfg->store);
+		walk_all(a, "start");
+		if (a->cfg->reconcile_hours)
+			uv_timer_start(&a->reconcile_timer, reconcile_cb, (uint64_t)a->cfg->reconcile_hours * 3600000,
+			               (uint64_t)a->cfg->reconcile_hours * 3600000);
+		sw_plat_notify("READY=1", "watching");
+	}
+	uv_run(a->loop, UV_RUN_DEFAULT);
+	sw_log(SW_LOG_INFO, "stopped: %llu files scanned, %llu records, %llu matches", (unsigned long long)a->scanned,
+	       (unsigned long long)a->recorded, (unsigned long long)a->matched);
+	uv_loop_close(a->loop);
+	uv_mutex_destroy(&a->cache_lock);
+out:
+	for (size_t i = 0; i < a->qlen; i++)
+		free(a->queue[(a->qhead + i) % QUEUE_MAX]);
+	free(a->queue);
+	for (size_t i = 0; i < a->nrescan; i++)
+		free(a->rescan_dirs[i]);
+	free(a->rescan_dirs);
+	while (a->pend) {
+		pending *p = a->pend;
+		a->pend = p->next;
+		free(p->path);
+		free(p);
+	}
+	for (size_t i = 0; i < a->ncaches; i++)
+		sw_cache_free(a->caches[i]);
+	free(a->caches);
+	sw_outfile_close(a->out);
+	sw_pipeline_free(a->pipe);
+	sw_store_close(a->st);
+	sw_trust_free(a->trust);
+	sw_rules_free(a->rules);
+	sw_config_free(a->cfg);
+	int status = a->status;
+	free(a->config_path);
+	free(a);
+	return status;
+}
