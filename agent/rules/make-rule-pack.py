@@ -5,8 +5,8 @@
 
 TSV has the columns tool, operator (has | has_any), needles ('|'-separated),
 upstream_commit, note (default: /work/shared/reference/rmm-signers.tsv).
-Each rule goes to OUTDIR/<tool>_filesig.yaml (default: rules/rmm next to this
-script's parent), in exactly the shape of rules/rmm_Pulseway_filesig.yaml,
+Each rule goes to OUTDIR/<tool>_filesig.yaml (default: rmm/ next to this
+script), in exactly the shape of rules/rmm_Pulseway_filesig.yaml,
 the upstream Sentinel file.
 
 Ids are uuid5 of the tool name in a fixed signwatch namespace, so re-running
@@ -76,8 +76,8 @@ def rule_text(tool, op, needles):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    tsv = sys.argv[1] if len(sys.argv) > 1 else '/work/shared/reference/rmm-signers.tsv'
-    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(here, '..', 'rules', 'rmm')
+    tsv = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, '..', '..', '..', 'shared', 'reference', 'rmm-signers.tsv')
+    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(here, 'rmm')
     os.makedirs(out, exist_ok=True)
     seen = set()
     with open(tsv, encoding='utf-8', newline='') as f:
