@@ -13,15 +13,15 @@
 #include "rules_load.h"
 #include "watch.h"
 
-#define QUEUE_MAX 4096       /* files waiting for a worker; past it, folders are rescanned */
-#define SETTLE_CLOSED_MS 50  /* a file closed after writing is complete once quiet this long */
-#define CPU_WINDOW_MS 1000   /* CPU budget accounting period */
-#define WALK_BATCH 512       /* files handed from a walk to the loop at a time */
+#define QUEUE_MAX 4096      /* files waiting for a worker; past it, folders are rescanned */
+#define SETTLE_CLOSED_MS 50 /* a file closed after writing is complete once quiet this long */
+#define CPU_WINDOW_MS 1000  /* CPU budget accounting period */
+#define WALK_BATCH 512      /* files handed from a walk to the loop at a time */
 
 typedef struct pending {
 	char *path;
-	bool closed;         /* IN_CLOSE_WRITE seen since the last change */
-	int64_t last_event;  /* ms */
+	bool closed;        /* IN_CLOSE_WRITE seen since the last change */
+	int64_t last_event; /* ms */
 	uint64_t size;
 	int64_t mtime_ns;
 	bool have_stat;
@@ -85,6 +85,7 @@ struct job {
 
 static void dispatch(agent *a);
 static void start_walk(agent *a, const char *dir);
+static void reload(agent *a);
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -201,7 +202,8 @@ static void emit(agent *a, const sw_scan_result *res)
 			const sw_config_output *out = &a->cfg->outputs[o];
 			if (out->type != SW_OUT_FILE || !a->out)
 				continue; /* network outputs: the forwarding issue */
-			if (out->send_records == SW_SEND_NONE || (out->send_records == SW_SEND_MATCHING && !any))
+			if (out->send_records == SW_SEND_NONE ||
+			    (out->send_records == SW_SEND_MATCHING && !any))
 				continue;
 			char *js = sw_record_json(&res->recs[k]);
 			if (js && sw_outfile_write(a->out, js) != SW_OK)
@@ -209,8 +211,9 @@ static void emit(agent *a, const sw_scan_result *res)
 			free(js);
 		}
 		if (any)
-			sw_log(SW_LOG_INFO, "rule match: %s/%s signed by %s (ReportId %lld)", res->recs[k].folder_path,
-			       res->recs[k].file_name, res->recs[k].signer ? res->recs[k].signer : "",
+			sw_log(SW_LOG_INFO, "rule match: %s/%s signed by %s (ReportId %lld)",
+			       res->recs[k].folder_path, res->recs[k].file_name,
+			       res->recs[k].signer ? res->recs[k].signer : "",
 			       (long long)res->recs[k].report_id);
 	}
 }
@@ -233,8 +236,8 @@ static void log_summaries(agent *a, const sw_scan_result *res)
 			if (js) {
 				sw_log(SW_LOG_INFO, "summary changed: %s", js);
 				for (size_t o = 0; o < a->cfg->n_outputs; o++)
-					if (a->cfg->outputs[o].type == SW_OUT_FILE && a->cfg->outputs[o].send_summaries &&
-					    a->out)
+					if (a->cfg->outputs[o].type == SW_OUT_FILE &&
+					    a->cfg->outputs[o].send_summaries && a->out)
 						(void)sw_outfile_write(a->out, js);
 			}
 			free(js);
@@ -253,7 +256,8 @@ static void after_work_cb(uv_work_t *req, int status)
 	a->scanned++;
 	if (res->status == SW_SCAN_FAILED)
 		sw_log(SW_LOG_DEBUG, "%s: %s", res->path ? res->path : "?", res->why);
-	if (res->status == SW_SCAN_RECORDS || res->status == SW_SCAN_NOT_PE || res->status == SW_SCAN_MALFORMED) {
+	if (res->status == SW_SCAN_RECORDS || res->status == SW_SCAN_NOT_PE ||
+	    res->status == SW_SCAN_MALFORMED) {
 		char why[512];
 		if (sw_pipeline_apply(a->pipe, res, j->now, why, sizeof(why)) != SW_OK) {
 			sw_log(SW_LOG_ERROR, "%s", why);
@@ -276,7 +280,6 @@ static void after_work_cb(uv_work_t *req, int status)
 /* Start as many scans as there are threads, unless paused or stopping;
  * once everything is drained, walk what overflowed. */
 static void cpu_tick(uv_timer_t *t);
-static void reload(agent *a);
 
 static void dispatch(agent *a)
 {
@@ -379,7 +382,8 @@ static void walk_done(uv_work_t *req, int status)
 		}
 		free(w->paths[i]);
 	}
-	sw_log(SW_LOG_DEBUG, "walked %s: %zu files, %zu to scan, %zu unreadable", w->root, w->n, fresh, w->errors);
+	sw_log(SW_LOG_DEBUG, "walked %s: %zu files, %zu to scan, %zu unreadable", w->root, w->n, fresh,
+	       w->errors);
 	free(w->paths);
 	free(w->ids);
 	free(w->root);
@@ -524,7 +528,8 @@ static void cpu_tick(uv_timer_t *t)
 	double share = (double)dc / 1000.0 / (double)dw * 100.0;
 	bool over = share > a->cfg->cpu_budget_percent;
 	if (over != a->paused)
-		sw_log(SW_LOG_DEBUG, "cpu %.0f%% of one core: %s scans", share, over ? "pausing" : "resuming");
+		sw_log(SW_LOG_DEBUG, "cpu %.0f%% of one core: %s scans", share,
+		       over ? "pausing" : "resuming");
 	a->paused = over;
 	a->cpu_mark_us = cpu;
 	a->wall_mark_ms = wall;
@@ -545,7 +550,8 @@ static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust
 		return SW_ERR_CONFIG;
 	}
 	size_t bad = 0;
-	*rules = sw_load_rules("signwatch run", (const char *const *)(*cfg)->rules.v, (*cfg)->rules.n, stderr, &bad);
+	*rules = sw_load_rules("signwatch run", (const char *const *)(*cfg)->rules.v, (*cfg)->rules.n, stderr,
+	                       &bad);
 	if (!*rules || bad) {
 		sw_rules_free(*rules);
 		sw_config_free(*cfg);
@@ -569,8 +575,8 @@ static void stop_agent(agent *a, const char *why)
 	if (a->stopping)
 		return;
 	a->stopping = true;
-	sw_log(SW_LOG_INFO, "stopping (%s): %zu scans in flight finish, the rest is found again at start", why,
-	       a->inflight);
+	sw_log(SW_LOG_INFO, "stopping (%s): %zu scans in flight finish, the rest is found again at start",
+	       why, a->inflight);
 	sw_plat_notify("STOPPING=1", NULL);
 	if (a->watch)
 		sw_watch_stop(a->watch);
@@ -590,8 +596,8 @@ static sw_err start_watch(agent *a)
 {
 	sw_watch_cbs cbs = { on_file, on_rescan, excluded, a };
 	char why[512];
-	sw_err e = sw_watch_start(a->loop, (const char *const *)a->cfg->roots.v, a->cfg->roots.n, &cbs, &a->watch, why,
-	                          sizeof(why));
+	sw_err e = sw_watch_start(a->loop, (const char *const *)a->cfg->roots.v, a->cfg->roots.n, &cbs,
+	                          &a->watch, why, sizeof(why));
 	if (e)
 		sw_log(SW_LOG_ERROR, "watching: %s", why);
 	return e;
@@ -655,7 +661,8 @@ int sw_agent_run(const char *config_path, bool config_given)
 	a->config_path = strdup(config_path);
 	if (!config_given && !sw_config_file_exists(config_path)) {
 		fprintf(stderr,
-		        "signwatch run: %s: no configuration file; create one (signwatch run --check-config prints "
+		        "signwatch run: %s: no configuration file; create one (signwatch run --check-config "
+		        "prints "
 		        "the defaults) or give --config F\n",
 		        config_path);
 		free(a->config_path);
@@ -688,13 +695,16 @@ int sw_agent_run(const char *config_path, bool config_given)
 	for (size_t i = 0; i < a->cfg->n_outputs; i++) {
 		const sw_config_output *o = &a->cfg->outputs[i];
 		if (o->type == SW_OUT_FILE && !a->out &&
-		    sw_outfile_open(o->path, (size_t)o->max_mb << 20, o->keep, &a->out, why, sizeof(why)) != SW_OK) {
+		    sw_outfile_open(o->path, (size_t)o->max_mb << 20, o->keep, &a->out, why, sizeof(why)) !=
+		            SW_OK) {
 			sw_log(SW_LOG_ERROR, "output: %s", why);
 			a->status = 1;
 			goto out;
 		}
 		if (o->type != SW_OUT_FILE)
-			sw_log(SW_LOG_WARN, "output %s: not supported by this build yet; records stay in the store", o->id);
+			sw_log(SW_LOG_WARN,
+			       "output %s: not supported by this build yet; records stay in the store",
+			       o->id);
 	}
 	a->pipe = sw_pipeline_new(a->st, a->rules);
 	a->queue = calloc(QUEUE_MAX, sizeof(char *));
@@ -735,13 +745,15 @@ int sw_agent_run(const char *config_path, bool config_given)
 		       sw_watch_count(a->watch), a->cfg->store);
 		walk_all(a, "start");
 		if (a->cfg->reconcile_hours)
-			uv_timer_start(&a->reconcile_timer, reconcile_cb, (uint64_t)a->cfg->reconcile_hours * 3600000,
+			uv_timer_start(&a->reconcile_timer, reconcile_cb,
+			               (uint64_t)a->cfg->reconcile_hours * 3600000,
 			               (uint64_t)a->cfg->reconcile_hours * 3600000);
 		sw_plat_notify("READY=1", "watching");
 	}
 	uv_run(a->loop, UV_RUN_DEFAULT);
-	sw_log(SW_LOG_INFO, "stopped: %llu files scanned, %llu records, %llu matches", (unsigned long long)a->scanned,
-	       (unsigned long long)a->recorded, (unsigned long long)a->matched);
+	sw_log(SW_LOG_INFO, "stopped: %llu files scanned, %llu records, %llu matches",
+	       (unsigned long long)a->scanned, (unsigned long long)a->recorded,
+	       (unsigned long long)a->matched);
 	uv_loop_close(a->loop);
 	uv_mutex_destroy(&a->cache_lock);
 out:

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "platform.h"
 #include "rules_load.h"
+#include "trust.h"
 
 #define USAGE "usage: signwatch run [--config F] [--check-config]\n"
 
@@ -18,7 +19,8 @@ static int check_config(const char *path, bool given)
 	sw_config *cfg = NULL;
 	if (!given && !sw_config_file_exists(path)) {
 		fprintf(stderr,
-		        "signwatch run: %s does not exist; these are the defaults (redirect them into that file to "
+		        "signwatch run: %s does not exist; these are the defaults (redirect them into that "
+		        "file to "
 		        "start from them):\n",
 		        path);
 		if (sw_config_load_defaults(&env, &cfg, err, sizeof(err)) == SW_OK) {
@@ -32,7 +34,8 @@ static int check_config(const char *path, bool given)
 		return 2;
 	}
 	size_t bad = 0;
-	sw_rules *rules = sw_load_rules("signwatch run", (const char *const *)cfg->rules.v, cfg->rules.n, stderr, &bad);
+	sw_rules *rules =
+	        sw_load_rules("signwatch run", (const char *const *)cfg->rules.v, cfg->rules.n, stderr, &bad);
 	int rc = rules && !bad ? 0 : 2;
 	if (cfg->ca_file) {
 		sw_trust *t = NULL;

@@ -6,15 +6,25 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: signwatch COMMAND [OPTIONS]\n"
-	           "\n"
-	           "  inspect [--json] [--ca-file F] [--signer-only] FILE...\n"
-	           "      one record per Authenticode signature of each file\n"
-	           "\n"
-	           "  --help      this text\n"
-	           "  --version   the version\n"
-	           "\n"
-	           "Exit status: 0 success, 1 a run-time failure, 2 bad usage or bad input.\n");
+	fprintf(f,
+	        "usage: signwatch COMMAND [OPTIONS]\n"
+	        "\n"
+	        "  inspect [--json] [--ca-file F] [--signer-only] FILE...\n"
+	        "      one record per Authenticode signature of each file\n"
+	        "  scan [--rules P]... [--db F] [--ca-file F] [--json] [--cross-fs] [--max-file-mb N] "
+	        "PATH...\n"
+	        "      one-shot recursive scan: records and matches stored, matches and summaries printed\n"
+	        "  run [--config F] [--check-config]\n"
+	        "      the agent: watch the configured roots, scan new executables, keep summaries\n"
+	        "  summary [--db F] [--rules P]... [--rule ID] [--json]\n"
+	        "      each rule's summary rows (FirstSeen, LastSeen, Report, Count per device)\n"
+	        "  rules list|check [PATH...]\n"
+	        "      load Sentinel rules (files or folders) and report what is accepted or why not\n"
+	        "\n"
+	        "  --help      this text\n"
+	        "  --version   the version\n"
+	        "\n"
+	        "Exit status: 0 success, 1 a run-time failure, 2 bad usage or bad input.\n");
 }
 
 int sw_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
@@ -60,6 +70,8 @@ int main(int argc, char **argv)
 		return sw_cmd_scan(argc - 1, argv + 1);
 	if (!strcmp(cmd, "summary"))
 		return sw_cmd_summary(argc - 1, argv + 1);
+	if (!strcmp(cmd, "run"))
+		return sw_cmd_run(argc - 1, argv + 1);
 	fprintf(stderr, "signwatch: unknown command '%s' (see signwatch --help)\n", cmd);
 	return 2;
 }

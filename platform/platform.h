@@ -98,4 +98,50 @@ void sw_plat_split_path(const char *path, char **folder, char **name);
 /* Is stdout/stderr a terminal (for progress lines). */
 bool sw_plat_isatty(int fd);
 
+/* File system watching, for agent/watch.c. Windows and macOS watch a tree
+ * natively (uv_fs_event with UV_FS_EVENT_RECURSIVE); Linux does not, and
+ * libuv drops inotify's queue overflow, so there the watcher drives an
+ * inotify descriptor itself through the calls below (the stubs elsewhere
+ * return SW_ERR_UNSUPPORTED). */
+bool sw_plat_native_recursive_watch(void);
+
+/* Names of the subdirectories of dir (not . or ..; a link to a folder is
+ * not one), malloc'd array of malloc'd strings. dir itself is opened
+ * without following a link unless follow (a root the user named). */
+sw_err sw_plat_list_subdirs(const char *dir, bool follow, char ***names, size_t *n);
+
+typedef enum sw_inotify_kind {
+	SW_INOTIFY_CREATE,
+	SW_INOTIFY_MOVED_TO,
+	SW_INOTIFY_CLOSE_WRITE,
+	SW_INOTIFY_MODIFY,
+	SW_INOTIFY_ATTRIB,
+	SW_INOTIFY_DELETE,
+	SW_INOTIFY_MOVED_FROM,
+	SW_INOTIFY_DELETE_SELF,
+	SW_INOTIFY_MOVE_SELF,
+	SW_INOTIFY_UNMOUNT,
+	SW_INOTIFY_IGNORED,  /* the watch is gone (removed, folder deleted, unmounted) */
+	SW_INOTIFY_OVERFLOW, /* the kernel queue overflowed: events were lost (wd -1) */
+} sw_inotify_kind;
+typedef struct sw_inotify_ev {
+	int wd;
+	sw_inotify_kind kind;
+	bool is_dir;      /* the subject is a folder */
+	const char *name; /* entry in the watched folder; "" when about the folder itself */
+	uint32_t cookie;  /* pairs MOVED_FROM with MOVED_TO */
+} sw_inotify_ev;
+typedef void (*sw_inotify_fn)(void *ud, const sw_inotify_ev *ev);
+/* A non-blocking, close-on-exec descriptor (SW_ERR_LIMIT: too many). */
+sw_err sw_plat_inotify_open(int *fd);
+void sw_plat_inotify_close(int fd);
+/* Watch one folder (not its subfolders). SW_ERR_LIMIT: out of watches
+ * (ENOSPC) or kernel resources; SW_ERR_IO: gone, not a folder, a link
+ * (unless follow). Adding a folder already watched returns its wd. */
+sw_err sw_plat_inotify_add(int fd, const char *dir, bool follow, int *wd);
+void sw_plat_inotify_rm(int fd, int wd);
+/* One read() of what is pending, fn called per event; *nevents is 0 when
+ * nothing was pending. */
+sw_err sw_plat_inotify_read(int fd, sw_inotify_fn fn, void *ud, size_t *nevents);
+
 #endif

@@ -461,7 +461,8 @@ void sw_plat_notify(const char *state, const char *status)
 		if (sa.sun_path[0] == '@')
 			sa.sun_path[0] = 0; /* abstract namespace */
 		char msg[512];
-		int m = snprintf(msg, sizeof(msg), "%s%s%s", state, status ? "\nSTATUS=" : "", status ? status : "");
+		int m = snprintf(msg, sizeof(msg), "%s%s%s", state, status ? "\nSTATUS=" : "",
+		                 status ? status : "");
 		(void)sendto(fd, msg, (size_t)m, MSG_NOSIGNAL, (struct sockaddr *)&sa,
 		             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
 	}
@@ -473,7 +474,8 @@ int64_t sw_plat_cpu_us(void)
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		return 0;
-	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+	       ru.ru_stime.tv_usec;
 }
 
 sw_err sw_plat_stat_nofollow(const char *path, sw_file_id *id)

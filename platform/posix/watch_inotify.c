@@ -137,7 +137,8 @@ sw_err sw_plat_list_subdirs(const char *dir, bool follow, char ***names, size_t 
 		bool is_dir = e->d_type == DT_DIR;
 		if (e->d_type == DT_UNKNOWN) {
 			struct stat st;
-			is_dir = fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+			is_dir =
+			        fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 		}
 		if (!is_dir)
 			continue;
