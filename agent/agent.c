@@ -12,6 +12,7 @@
 #include "pipeline.h"
 #include "rules_load.h"
 #include "watch.h"
+#include "yara_scan.h"
 
 #define QUEUE_MAX 4096      /* files waiting for a worker; past it, folders are rescanned */
 #define SETTLE_CLOSED_MS 50 /* a file closed after writing is complete once quiet this long */
@@ -37,6 +38,7 @@ typedef struct agent {
 	sw_config *cfg;
 	sw_rules *rules;
 	sw_trust *trust;
+	sw_yara *yara;
 	sw_store *st;
 	sw_pipeline *pipe;
 	sw_outfile *out;
@@ -423,7 +425,13 @@ static void walk_all(agent *a, const char *why)
 	dispatch(a);
 }
 
-static void reconcile_cb(uv_timer_t *t) { walk_all(t->data, "periodic reconcile"); }
+static void reconcile_cb(uv_timer_t *t)
+{
+	agent *a = t->data;
+	if (a->watch && sw_watch_unwatched_count(a->watch))
+		(void)sw_watch_retry_unwatched(a->watch);
+	walk_all(a, "periodic reconcile");
+}
 
 /* ---- settle -------------------------------------------------------------- */
 
@@ -541,7 +549,32 @@ static void cpu_tick(uv_timer_t *t)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust)
+/* The YARA rules: the built-in Pulseway file plus yara_rules. */
+static sw_err load_yara(const sw_config *cfg, sw_yara **out)
+{
+	char why[4096] = "";
+	sw_yara *y = NULL;
+	sw_err e = sw_yara_new(&y);
+	if (!e)
+		e = sw_yara_add_builtin(y, why, sizeof(why));
+	for (size_t i = 0; !e && i < cfg->yara_rules.n; i++) {
+		const char *p = cfg->yara_rules.v[i];
+		e = sw_plat_is_dir(p) == 1 ? sw_yara_add_folder(y, p, why, sizeof(why))
+		                           : sw_yara_add_file(y, p, why, sizeof(why));
+	}
+	if (!e)
+		e = sw_yara_finish(y);
+	if (e) {
+		fprintf(stderr, "%s: yara_rules: %s\n", cfg->file ? cfg->file : "config",
+		        why[0] ? why : sw_err_str(e));
+		sw_yara_free(y);
+		return e == SW_ERR_NOMEM ? e : SW_ERR_RULE;
+	}
+	*out = y;
+	return SW_OK;
+}
+
+static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust, sw_yara **yara)
 {
 	char err[8192];
 	sw_config_env env = sw_config_env_platform();
@@ -549,10 +582,17 @@ static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust
 		fprintf(stderr, "%s", err);
 		return SW_ERR_CONFIG;
 	}
-	size_t bad = 0;
-	*rules = sw_load_rules("signwatch run", (const char *const *)(*cfg)->rules.v, (*cfg)->rules.n, stderr,
-	                       &bad);
+	size_t bad = 0, nr = (*cfg)->rules.n;
+	/* The platform's rule pack folder is optional when it is only the default. */
+	if ((*cfg)->rules_default && nr == 1 && sw_plat_is_dir((*cfg)->rules.v[0]) != 1)
+		nr = 0;
+	*rules = sw_load_rules("signwatch run", (const char *const *)(*cfg)->rules.v, nr, stderr, &bad);
 	if (!*rules || bad) {
+		sw_rules_free(*rules);
+		sw_config_free(*cfg);
+		return SW_ERR_RULE;
+	}
+	if (load_yara(*cfg, yara) != SW_OK) {
 		sw_rules_free(*rules);
 		sw_config_free(*cfg);
 		return SW_ERR_RULE;
@@ -562,6 +602,7 @@ static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust
 		char why[512];
 		if (sw_trust_load_file((*cfg)->ca_file, trust, why, sizeof(why)) != SW_OK) {
 			fprintf(stderr, "%s: ca_file: %s\n", a->config_path, why);
+			sw_yara_free(*yara);
 			sw_rules_free(*rules);
 			sw_config_free(*cfg);
 			return SW_ERR_CONFIG;
@@ -598,9 +639,16 @@ static sw_err start_watch(agent *a)
 	char why[512];
 	sw_err e = sw_watch_start(a->loop, (const char *const *)a->cfg->roots.v, a->cfg->roots.n, &cbs,
 	                          &a->watch, why, sizeof(why));
-	if (e)
+	if (e) {
 		sw_log(SW_LOG_ERROR, "watching: %s", why);
-	return e;
+		return e;
+	}
+	/* Test-only: stop reading events for a while, so a test can force the
+	 * kernel's queue to overflow deterministically. */
+	const char *pause = getenv("SIGNWATCH_TEST_WATCH_PAUSE_MS");
+	if (pause && atoi(pause) > 0)
+		sw_watch_test_pause(a->watch, (unsigned)atoi(pause));
+	return SW_OK;
 }
 
 static void reload(agent *a)
@@ -608,9 +656,10 @@ static void reload(agent *a)
 	sw_config *cfg;
 	sw_rules *rules;
 	sw_trust *trust;
+	sw_yara *yara;
 	sw_log(SW_LOG_INFO, "reloading %s", a->config_path);
 	sw_plat_notify("RELOADING=1", NULL);
-	if (load(a, &cfg, &rules, &trust) != SW_OK) {
+	if (load(a, &cfg, &rules, &trust, &yara) != SW_OK) {
 		sw_log(SW_LOG_ERROR, "reload failed; keeping the running configuration");
 		sw_plat_notify("READY=1", NULL);
 		return;
@@ -620,6 +669,7 @@ static void reload(agent *a)
 	if (a->inflight) {
 		sw_log(SW_LOG_INFO, "reload waits for the scans in flight");
 		a->reload_pending = true;
+		sw_yara_free(yara);
 		sw_trust_free(trust);
 		sw_rules_free(rules);
 		sw_config_free(cfg);
@@ -631,11 +681,14 @@ static void reload(agent *a)
 	sw_pipeline_free(a->pipe);
 	sw_rules_free(a->rules);
 	sw_trust_free(a->trust);
+	sw_yara_free(a->yara);
 	sw_config_free(a->cfg);
 	a->cfg = cfg;
 	a->rules = rules;
 	a->trust = trust;
+	a->yara = yara;
 	a->opts.trust = trust;
+	a->opts.yara = yara;
 	a->opts.max_file_bytes = (uint64_t)cfg->max_file_mb << 20;
 	a->pipe = sw_pipeline_new(a->st, rules);
 	sw_log_set_level((sw_log_level)cfg->log_level);
@@ -669,7 +722,7 @@ int sw_agent_run(const char *config_path, bool config_given)
 		free(a);
 		return 2;
 	}
-	sw_err e = load(a, &a->cfg, &a->rules, &a->trust);
+	sw_err e = load(a, &a->cfg, &a->rules, &a->trust, &a->yara);
 	if (e) {
 		free(a->config_path);
 		free(a);
@@ -720,6 +773,7 @@ int sw_agent_run(const char *config_path, bool config_given)
 		snprintf(a->device_name, sizeof(a->device_name), "localhost");
 	a->opts.device_name = a->device_name;
 	a->opts.trust = a->trust;
+	a->opts.yara = a->yara;
 	a->opts.max_file_bytes = (uint64_t)a->cfg->max_file_mb << 20;
 
 	a->loop = uv_default_loop();
@@ -776,6 +830,7 @@ out:
 	sw_pipeline_free(a->pipe);
 	sw_store_close(a->st);
 	sw_trust_free(a->trust);
+	sw_yara_free(a->yara);
 	sw_rules_free(a->rules);
 	sw_config_free(a->cfg);
 	int status = a->status;

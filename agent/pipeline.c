@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "yara_scan.h"
+
 struct sw_pipeline {
 	sw_store *st;
 	const sw_rules *rules;
@@ -57,6 +59,22 @@ void sw_scan_file(const char *path, const sw_scan_opts *o, int64_t now_ms, sw_sc
 		return;
 	}
 	res->status = SW_SCAN_RECORDS;
+	if (o->yara && res->n) {
+		/* The Authenticode verdict of the first signature is what the
+		 * rules see as externals; the matches go into every record. */
+		char **m = NULL;
+		size_t nm = 0;
+		sw_err ye = sw_yara_scan_file(o->yara, path, &res->recs[0], 10, &m, &nm);
+		if (ye == SW_OK || ye == SW_ERR_LIMIT) {
+			for (size_t k = 0; k < res->n && nm; k++) {
+				res->recs[k].yara_matches = calloc(nm, sizeof(char *));
+				for (size_t i = 0; res->recs[k].yara_matches && i < nm; i++)
+					if ((res->recs[k].yara_matches[i] = strdup(m[i])) != NULL)
+						res->recs[k].n_yara_matches++;
+			}
+		}
+		sw_yara_free_matches(m, nm);
+	}
 	char *folder = NULL, *name = NULL;
 	sw_plat_split_path(path, &folder, &name);
 	for (size_t k = 0; k < res->n; k++) {

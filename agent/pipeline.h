@@ -19,8 +19,9 @@
 
 typedef struct sw_scan_opts {
 	const sw_trust *trust;
-	sw_cache *cache;         /* the calling thread's own memo, or NULL */
-	uint64_t max_file_bytes; /* larger files are skipped */
+	sw_cache *cache;            /* the calling thread's own memo, or NULL */
+	const struct sw_yara *yara; /* compiled YARA rules run on every PE, or NULL */
+	uint64_t max_file_bytes;    /* larger files are skipped */
 	char device_id[41];
 	const char *device_name;
 } sw_scan_opts;
