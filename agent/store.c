@@ -111,6 +111,12 @@ static const char *const MIGRATIONS[SW_STORE_SCHEMA_VERSION] = {
 	"  result_hash TEXT NOT NULL,"
 	"  PRIMARY KEY(device, file_id)"
 	") WITHOUT ROWID;",
+	/* 1 -> 2: a (rule, device) group's window is one range of this index,
+	 * in Timestamp order with ReportId beside it (covering), so a summary
+	 * seeks to each group's window and reads only the matches inside it;
+	 * (rule, device, ReportId, Timestamp) made it read the whole group. */
+	"DROP INDEX matches_device;"
+	"CREATE INDEX matches_group ON matches(rule, device, Timestamp, ReportId);",
 };
 
 /* Columns copied into matches (see above); the device pair is reached
@@ -119,6 +125,18 @@ static bool in_matches(int c) { return c == SW_COL_TIMESTAMP || c == SW_COL_REPO
 static bool is_device_col(int c) { return c == SW_COL_DEVICE_ID || c == SW_COL_DEVICE_NAME; }
 
 /* ---- the store ----------------------------------------------------------- */
+
+typedef struct i64vec {
+	int64_t *v;
+	size_t n, cap;
+} i64vec;
+
+/* Where sw_collect() appends; sorted turns false once a value is not
+ * greater than the one before it. */
+typedef struct collector {
+	i64vec *v;
+	bool sorted;
+} collector;
 
 enum {
 	Q_BEGIN,
@@ -135,6 +153,14 @@ enum {
 	Q_PRUNE_MATCHES,
 	Q_FS_GET,
 	Q_FS_PUT,
+	Q_READ_BEGIN,
+	Q_NEXT_GROUP,
+	Q_GROUP_IDS,
+	Q_GROUP_TIMES,
+	Q_GROUP_COUNT,
+	Q_GROUP_FIRST,
+	Q_GROUP_LAST,
+	Q_DEV_GET,
 	Q__COUNT
 };
 
@@ -163,6 +189,25 @@ static const char *const FIXED_SQL[Q__COUNT] = {
 	             "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(device, file_id) DO UPDATE SET "
 	             "size = excluded.size, mtime_ns = excluded.mtime_ns, "
 	             "ctime_ns = excluded.ctime_ns, result_hash = excluded.result_hash",
+	/* The direct summary (see summary_direct): one snapshot for all its
+	 * statements; the next device with matches of rule ?1 after ?2 (a
+	 * seek, not a scan); a group's ReportIds or Timestamps in the window
+	 * (collected in C, see collect_step), or their count and first and
+	 * last Timestamp (two more seeks). All are ranges of matches_group. */
+	[Q_READ_BEGIN] = "BEGIN DEFERRED",
+	[Q_NEXT_GROUP] = "SELECT device FROM matches WHERE rule = ?1 AND device > ?2 "
+	                 "ORDER BY device LIMIT 1",
+	[Q_GROUP_IDS] = "SELECT sw_collect(ReportId) FROM matches "
+	                "WHERE rule = ?1 AND device = ?2 AND Timestamp BETWEEN ?3 AND ?4",
+	[Q_GROUP_TIMES] = "SELECT sw_collect(Timestamp) FROM matches "
+	                  "WHERE rule = ?1 AND device = ?2 AND Timestamp BETWEEN ?3 AND ?4",
+	[Q_GROUP_COUNT] = "SELECT count(*) FROM matches "
+	                  "WHERE rule = ?1 AND device = ?2 AND Timestamp BETWEEN ?3 AND ?4",
+	[Q_GROUP_FIRST] = "SELECT Timestamp FROM matches WHERE rule = ?1 AND device = ?2 "
+	                  "AND Timestamp BETWEEN ?3 AND ?4 ORDER BY Timestamp LIMIT 1",
+	[Q_GROUP_LAST] = "SELECT Timestamp FROM matches WHERE rule = ?1 AND device = ?2 "
+	                 "AND Timestamp BETWEEN ?3 AND ?4 ORDER BY Timestamp DESC LIMIT 1",
+	[Q_DEV_GET] = "SELECT DeviceId, DeviceName FROM devices WHERE id = ?1",
 };
 
 /* A summary's prepared statements: [0] the scalar aggregates, then one per
@@ -184,6 +229,7 @@ struct sw_store {
 	int64_t dev_key;
 	plan plans[PLAN_CACHE];
 	unsigned plan_next;
+	struct collector *collect; /* sw_collect()'s target, set around a step */
 	char err[512];
 };
 
@@ -340,6 +386,47 @@ static sw_err prepare_fixed(sw_store *st)
 	return SW_OK;
 }
 
+static bool vec_reserve(i64vec *a, size_t extra)
+{
+	if (a->n + extra <= a->cap)
+		return true;
+	size_t cap = a->cap ? a->cap : 1024;
+	while (cap < a->n + extra)
+		cap *= 2;
+	int64_t *v = realloc(a->v, cap * sizeof(*v));
+	if (!v)
+		return false;
+	a->v = v;
+	a->cap = cap;
+	return true;
+}
+
+/* sw_collect(x), an aggregate for the direct summary: appends each x (an
+ * integer, never null there) to st->collect's vector. Half a million
+ * values pass through here in a VDBE loop, which is about twice as fast as
+ * stepping through them as result rows. Only this file's statements use
+ * it (DIRECTONLY: not from a schema's triggers or views). */
+static void collect_step(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	sw_store *st = sqlite3_user_data(cx);
+	collector *c = st->collect;
+	if (!c) {
+		sqlite3_result_error(cx, "sw_collect() outside a summary", -1);
+		return;
+	}
+	i64vec *a = c->v;
+	int64_t x = sqlite3_value_int64(argv[0]);
+	if (a->n == a->cap && !vec_reserve(a, 1)) {
+		sqlite3_result_error_nomem(cx);
+		return;
+	}
+	if (a->n && a->v[a->n - 1] >= x)
+		c->sorted = false;
+	a->v[a->n++] = x;
+}
+
+static void collect_final(sqlite3_context *cx) { sqlite3_result_null(cx); }
+
 sw_err sw_store_open(const char *path, sw_store **out, char *why, size_t n)
 {
 	*out = NULL;
@@ -367,6 +454,11 @@ sw_err sw_store_open(const char *path, sw_store **out, char *why, size_t n)
 		e = configure(st, memory);
 		if (!e)
 			e = migrate(st);
+		if (!e &&
+		    sqlite3_create_function_v2(st->db, "sw_collect", 1,
+		                               SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, st,
+		                               NULL, collect_step, collect_final, NULL) != SQLITE_OK)
+			e = db_err(st, "register sw_collect");
 		if (!e)
 			e = prepare_fixed(st);
 	}
@@ -691,7 +783,7 @@ static void col_expr(sbuf *b, int c)
 
 /* How a spec's by-columns become SQL group keys. Grouping by both DeviceId
  * and DeviceName is grouping by the interned pair m.device (one key for
- * both), which the matches_device index delivers in order without a sort
+ * both), which the matches_group index delivers in order without a sort
  * and without touching devices or records per match. */
 typedef struct shape {
 	bool pair; /* by holds DeviceId and DeviceName */
@@ -1152,6 +1244,429 @@ db_fail:
 	return db_err(st, "summary");
 }
 
+/* ---- the direct summary ------------------------------------------------------ */
+
+/* The rules' usual summarize (count, and min/max/make_set of Timestamp or
+ * ReportId, by DeviceId and DeviceName or by nothing) needs no SQL
+ * grouping. For each device that has matches of the rule (found by seeks
+ * on matches_group: a skip scan), the window is one contiguous range of
+ * matches_group, so only the window's matches are read, once:
+ *   min/max(Timestamp)  the range's first and last entries (two seeks)
+ *   count()             the range's length (count(*) of the range), or the
+ *                       number of values collected below
+ *   make_set(ReportId)  the range's ReportIds, appended to a C array by
+ *                       sw_collect() (see collect_step)
+ * A make_set is ascending and distinct. The range is in Timestamp order and
+ * ReportIds are handed out in time order, so they usually arrive ascending;
+ * strictly ascending values are distinct and need nothing more. Otherwise
+ * (records stored out of time order, equal values, several devices in one
+ * group) they are radix-sorted and deduplicated here. Within one
+ * (rule, device) group ReportIds are distinct anyway: a device pair has
+ * one DeviceId, records are UNIQUE(DeviceId, ReportId), and a record has
+ * at most one match per rule (PRIMARY KEY(rule, record), put_match is
+ * idempotent); the check costs one comparison a value. Every statement
+ * runs in one read transaction, so the groups agree with each other. Other
+ * shapes go to the generic SQL below. */
+
+enum { V_TS, V_RID, V__COUNT }; /* the value columns this path reads */
+
+static int value_of(int col) { return col == SW_COL_TIMESTAMP ? V_TS : col == SW_COL_REPORT_ID ? V_RID : -1; }
+
+/* One output group being accumulated. */
+typedef struct group_acc {
+	int64_t count;
+	int64_t min[V__COUNT], max[V__COUNT]; /* valid when count > 0 */
+	bool want[V__COUNT];                  /* a make_set reads this column */
+	i64vec set[V__COUNT];
+	bool sorted[V__COUNT]; /* set[] is ascending and distinct */
+} group_acc;
+
+static bool direct_shape(const sw_summary_spec *sp, bool *rows)
+{
+	bool id = false, name = false;
+	for (size_t i = 0; i < sp->n_by; i++) {
+		id |= sp->by[i] == SW_COL_DEVICE_ID;
+		name |= sp->by[i] == SW_COL_DEVICE_NAME;
+		if (!is_device_col(sp->by[i]))
+			return false;
+	}
+	if (sp->n_by && !(id && name))
+		return false;
+	*rows = false;
+	for (size_t i = 0; i < sp->n_aggs; i++) {
+		sw_agg_fn fn = sp->aggs[i].fn;
+		if (fn == SW_AGG_COUNT)
+			continue;
+		if ((fn != SW_AGG_MIN && fn != SW_AGG_MAX && fn != SW_AGG_MAKE_SET) ||
+		    value_of(sp->aggs[i].col) < 0)
+			return false; /* includes bad specs: the generic path explains them */
+		/* min/max(ReportId) are not at the ends of the range */
+		*rows |= fn == SW_AGG_MAKE_SET || value_of(sp->aggs[i].col) == V_RID;
+	}
+	return true;
+}
+
+/* Sort v[0..n) ascending: LSD radix on the sign-flipped bits, 8 bits a
+ * pass, skipping passes where every key has the same byte. */
+static bool radix_sort(int64_t *v, size_t n)
+{
+	uint64_t *a = (uint64_t *)(void *)v, *b = malloc(n * sizeof(*b));
+	if (!b)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		a[i] ^= UINT64_C(1) << 63;
+	uint64_t *src = a, *dst = b;
+	for (int shift = 0; shift < 64; shift += 8) {
+		size_t cnt[256] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			cnt[(src[i] >> shift) & 0xff]++;
+		if (cnt[(src[0] >> shift) & 0xff] == n)
+			continue;
+		size_t pos = 0;
+		for (int d = 0; d < 256; d++) {
+			size_t c = cnt[d];
+			cnt[d] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(src[i] >> shift) & 0xff]++] = src[i];
+		uint64_t *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+	for (size_t i = 0; i < n; i++)
+		a[i] ^= UINT64_C(1) << 63;
+	free(b);
+	return true;
+}
+
+/* Make a set ascending and distinct; usually it already is. */
+static bool set_normalize(i64vec *a)
+{
+	size_t n = a->n, i = 1;
+	int64_t *v = a->v;
+	while (i < n && v[i - 1] < v[i])
+		i++;
+	if (i >= n)
+		return true;
+	if (!radix_sort(v, n))
+		return false;
+	size_t o = 1;
+	for (i = 1; i < n; i++)
+		if (v[i] != v[o - 1])
+			v[o++] = v[i];
+	a->n = o;
+	return true;
+}
+
+static const char DIGITS2[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+
+static size_t u64_len(uint64_t u)
+{
+	size_t k = 1;
+	while (u >= 10000) {
+		u /= 10000;
+		k += 4;
+	}
+	return k + (u >= 10) + (u >= 100) + (u >= 1000);
+}
+
+/* Write u's digits ending at end (exclusive). */
+static void u64_put(char *end, uint64_t u)
+{
+	while (u >= 100) {
+		unsigned d = (unsigned)(u % 100) * 2;
+		u /= 100;
+		*--end = DIGITS2[d + 1];
+		*--end = DIGITS2[d];
+	}
+	if (u >= 10) {
+		*--end = DIGITS2[u * 2 + 1];
+		*--end = DIGITS2[u * 2];
+	} else {
+		*--end = (char)('0' + u);
+	}
+}
+
+/* A JSON array of n longs, sized exactly first (a set can hold a million
+ * ReportIds). */
+static char *json_longs(const int64_t *v, size_t n)
+{
+	size_t len = 2 + (n ? n - 1 : 0);
+	for (size_t i = 0; i < n; i++)
+		len += (v[i] < 0) + u64_len(v[i] < 0 ? 0 - (uint64_t)v[i] : (uint64_t)v[i]);
+	char *out = malloc(len + 1), *p = out;
+	if (!out)
+		return NULL;
+	*p++ = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		uint64_t u = v[i] < 0 ? 0 - (uint64_t)v[i] : (uint64_t)v[i];
+		if (v[i] < 0)
+			*p++ = '-';
+		p += u64_len(u);
+		u64_put(p, u);
+	}
+	*p++ = ']';
+	*p = 0;
+	return out;
+}
+
+/* A JSON array of n times as ISO 8601 strings. */
+static char *json_times(const int64_t *v, size_t n)
+{
+	sbuf b = { 0 };
+	sb_add(&b, "[");
+	for (size_t i = 0; i < n; i++) {
+		char t[40];
+		sb_add(&b, "%s\"%s\"", i ? "," : "", sw_time_iso(v[i], t, sizeof(t)));
+	}
+	sb_add(&b, "]");
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* The one integer statement q gives for device dev's window; *rc is
+ * SQLITE_ROW then, SQLITE_DONE when there is no row, else an error. */
+static int64_t window_int(sqlite3_stmt *q, const sw_summary_spec *sp, int64_t rule, int64_t dev, int *rc)
+{
+	sqlite3_bind_int64(q, 1, rule);
+	sqlite3_bind_int64(q, 2, dev);
+	sqlite3_bind_int64(q, 3, sp->from_ms);
+	sqlite3_bind_int64(q, 4, sp->to_ms);
+	*rc = sqlite3_step(q);
+	int64_t v = *rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+	sqlite3_reset(q);
+	return v;
+}
+
+/* Append device dev's window's values to v through statement q (an
+ * sw_collect() aggregate). */
+static sw_err collect(sw_store *st, int q, const sw_summary_spec *sp, int64_t rule, int64_t dev, i64vec *v,
+                      bool *sorted)
+{
+	sqlite3_stmt *s = st->q[q];
+	collector c = { v, *sorted };
+	sqlite3_bind_int64(s, 1, rule);
+	sqlite3_bind_int64(s, 2, dev);
+	sqlite3_bind_int64(s, 3, sp->from_ms);
+	sqlite3_bind_int64(s, 4, sp->to_ms);
+	st->collect = &c;
+	int rc = sqlite3_step(s);
+	st->collect = NULL;
+	*sorted = c.sorted;
+	sw_err e = rc == SQLITE_ROW ? SW_OK : db_err(st, "summary: collect");
+	sqlite3_reset(s);
+	return e;
+}
+
+/* Add device dev's matches in the window to g. min/max(Timestamp) come
+ * from the range's ends; with rows false the count is the range's count,
+ * with rows true its ReportIds are collected (count, min/max(ReportId),
+ * make_set), and its Timestamps too for a make_set of them. */
+static sw_err group_add(sw_store *st, const sw_summary_spec *sp, int64_t rule, int64_t dev, bool rows,
+                        group_acc *g)
+{
+	int rc;
+	int64_t mn = window_int(st->q[Q_GROUP_FIRST], sp, rule, dev, &rc);
+	if (rc == SQLITE_DONE)
+		return SW_OK; /* nothing in the window */
+	if (rc != SQLITE_ROW)
+		return db_err(st, "summary: first");
+	int64_t mx = window_int(st->q[Q_GROUP_LAST], sp, rule, dev, &rc);
+	if (rc != SQLITE_ROW)
+		return db_err(st, "summary: last");
+	int64_t cnt = 0;
+	if (!rows) {
+		cnt = window_int(st->q[Q_GROUP_COUNT], sp, rule, dev, &rc);
+		if (rc != SQLITE_ROW)
+			return db_err(st, "summary: count");
+	} else {
+		/* ReportIds always (they give the count and min/max), Timestamps
+		 * for a make_set of them. */
+		i64vec *ids = &g->set[V_RID];
+		size_t from = ids->n;
+		sw_err e = collect(st, Q_GROUP_IDS, sp, rule, dev, ids, &g->sorted[V_RID]);
+		if (!e && g->want[V_TS])
+			e = collect(st, Q_GROUP_TIMES, sp, rule, dev, &g->set[V_TS], &g->sorted[V_TS]);
+		if (e)
+			return e;
+		cnt = (int64_t)(ids->n - from);
+		for (size_t i = from; i < ids->n; i++) {
+			int64_t v = ids->v[i];
+			if ((!g->count && i == from) || v < g->min[V_RID])
+				g->min[V_RID] = v;
+			if ((!g->count && i == from) || v > g->max[V_RID])
+				g->max[V_RID] = v;
+		}
+	}
+	if (!g->count || mn < g->min[V_TS])
+		g->min[V_TS] = mn;
+	if (!g->count || mx > g->max[V_TS])
+		g->max[V_TS] = mx;
+	g->count += cnt;
+	return SW_OK;
+}
+
+/* Turn g into row (by-cells from the device pair id/name when n_by). */
+static sw_err group_row(const sw_summary_spec *sp, group_acc *g, const char *id, const char *name,
+                        sw_summary_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	for (size_t i = 0; i < sp->n_by; i++) {
+		row->by[i].type = SW_V_STRING;
+		if (!(row->by[i].s = strdup(sp->by[i] == SW_COL_DEVICE_ID ? id : name)))
+			return SW_ERR_NOMEM;
+	}
+	for (size_t a = 0; a < sp->n_aggs; a++) {
+		sw_summary_cell *c = &row->agg[a];
+		int k = value_of(sp->aggs[a].col);
+		sw_vtype t = k == V_TS ? SW_V_TIME : SW_V_LONG;
+		switch (sp->aggs[a].fn) {
+		case SW_AGG_COUNT:
+			c->type = SW_V_LONG;
+			c->i = g->count;
+			break;
+		case SW_AGG_MIN:
+		case SW_AGG_MAX:
+			if (g->count) {
+				c->type = t;
+				c->i = sp->aggs[a].fn == SW_AGG_MIN ? g->min[k] : g->max[k];
+			}
+			break;
+		case SW_AGG_MAKE_SET: {
+			i64vec *set = &g->set[k];
+			if (!g->sorted[k]) {
+				if (!set_normalize(set))
+					return SW_ERR_NOMEM;
+				g->sorted[k] = true;
+			}
+			/* Values beyond the cap are the largest ones: skipped. */
+			size_t limit = sp->aggs[a].set_cap;
+			if (!limit || limit > SW_KQL_SET_CAP_DEFAULT)
+				limit = SW_KQL_SET_CAP_DEFAULT;
+			size_t m = set->n < limit ? set->n : limit;
+			c->type = SW_V_ARRAY;
+			c->i = (int64_t)m;
+			if (!(c->s = t == SW_V_TIME ? json_times(set->v, m) : json_longs(set->v, m)))
+				return SW_ERR_NOMEM;
+			break;
+		}
+		}
+	}
+	return SW_OK;
+}
+
+static void group_reset(group_acc *g)
+{
+	g->count = 0;
+	for (int k = 0; k < V__COUNT; k++) {
+		g->set[k].n = 0;
+		g->sorted[k] = true;
+	}
+}
+
+static sw_err summary_direct(sw_store *st, const sw_summary_spec *sp, int64_t rule, bool rows_needed,
+                             sw_summary_row **rows_out, size_t *n_out)
+{
+	sw_summary_row *rows = NULL;
+	size_t n = 0, cap = 0;
+	group_acc g;
+	memset(&g, 0, sizeof(g));
+	for (size_t a = 0; a < sp->n_aggs; a++)
+		if (sp->aggs[a].fn == SW_AGG_MAKE_SET)
+			g.want[value_of(sp->aggs[a].col)] = true;
+	group_reset(&g);
+	bool by = sp->n_by > 0;
+	sw_err e = SW_OK;
+	/* One snapshot for every statement below, unless the caller's
+	 * transaction already is one. */
+	bool own = sqlite3_get_autocommit(st->db) != 0;
+	if (own && (e = run(st, st->q[Q_READ_BEGIN], "summary: begin")))
+		return e;
+	sqlite3_stmt *next = st->q[Q_NEXT_GROUP], *dq = st->q[Q_DEV_GET];
+	int64_t dev = INT64_MIN;
+	int rc = SQLITE_OK;
+	while (!e) {
+		sqlite3_bind_int64(next, 1, rule);
+		sqlite3_bind_int64(next, 2, dev);
+		rc = sqlite3_step(next);
+		if (rc == SQLITE_ROW)
+			dev = sqlite3_column_int64(next, 0);
+		sqlite3_reset(next);
+		if (rc != SQLITE_ROW) {
+			if (rc != SQLITE_DONE)
+				e = db_err(st, "summary: next device");
+			break;
+		}
+		if ((e = group_add(st, sp, rule, dev, rows_needed, &g)) || !by || !g.count)
+			continue;
+		/* A group of one device pair, complete: make its row. */
+		sqlite3_bind_int64(dq, 1, dev);
+		rc = sqlite3_step(dq);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(dq);
+			e = rc == SQLITE_DONE ? SW_ERR_STORE : db_err(st, "summary: device");
+			if (rc == SQLITE_DONE)
+				set_err(st, "summary: matches name a missing device %lld", (long long)dev);
+			break;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			sw_summary_row *nr = realloc(rows, ncap * sizeof(*rows));
+			if (!nr) {
+				sqlite3_reset(dq);
+				e = SW_ERR_NOMEM;
+				break;
+			}
+			rows = nr;
+			cap = ncap;
+		}
+		const char *id = (const char *)sqlite3_column_text(dq, 0);
+		const char *name = (const char *)sqlite3_column_text(dq, 1);
+		e = group_row(sp, &g, id ? id : "", name ? name : "", &rows[n++]);
+		sqlite3_reset(dq);
+		group_reset(&g);
+	}
+	/* KQL: without by-keys, one row even for no input. */
+	if (!e && !by) {
+		rows = calloc(1, sizeof(*rows));
+		if (!rows)
+			e = SW_ERR_NOMEM;
+		else
+			e = group_row(sp, &g, "", "", &rows[n++]);
+	}
+	for (int k = 0; k < V__COUNT; k++)
+		free(g.set[k].v);
+	if (own) {
+		if (e)
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		else
+			e = run(st, st->q[Q_COMMIT], "summary: end");
+	}
+	/* Devices are in interned order; rows go in by-value order. */
+	if (!e && n > 1 && sort_rows(rows, n, (int)sp->n_by))
+		e = SW_ERR_NOMEM;
+	if (e) {
+		if (e == SW_ERR_NOMEM)
+			set_err(st, "summary: out of memory");
+		sw_summary_free(rows, n);
+		return e;
+	}
+	*rows_out = rows;
+	*n_out = n;
+	return SW_OK;
+}
+
 sw_err sw_store_summary(sw_store *st, const sw_summary_spec *sp, sw_summary_row **rows, size_t *n)
 {
 	*rows = NULL;
@@ -1161,10 +1676,16 @@ sw_err sw_store_summary(sw_store *st, const sw_summary_spec *sp, sw_summary_row 
 		return SW_ERR_USAGE;
 	}
 	sw_err e;
+	int64_t key;
+	bool rows_needed;
+	if (direct_shape(sp, &rows_needed)) {
+		if ((e = rule_key(st, sp->rule_id, false, &key)))
+			return e;
+		return summary_direct(st, sp, key, rows_needed, rows, n);
+	}
 	plan *p = get_plan(st, sp, &e);
 	if (!p)
 		return e;
-	int64_t key;
 	if ((e = rule_key(st, sp->rule_id, false, &key)))
 		return e;
 	/* An unknown rule has no matches; key 0 is never a rowid, so the same

@@ -17,7 +17,7 @@
 #include "record.h"
 #include "sw_error.h"
 
-#define SW_STORE_SCHEMA_VERSION 1 /* PRAGMA user_version this build writes */
+#define SW_STORE_SCHEMA_VERSION 2 /* PRAGMA user_version this build writes */
 
 typedef struct sw_store sw_store;
 
