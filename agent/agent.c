@@ -430,6 +430,9 @@ static void reconcile_cb(uv_timer_t *t)
 	agent *a = t->data;
 	if (a->watch && sw_watch_unwatched_count(a->watch))
 		(void)sw_watch_retry_unwatched(a->watch);
+	/* Matches older than every rule's window can never count again. */
+	if (sw_pipeline_prune(a->st, a->rules, sw_plat_now_ms()) != SW_OK)
+		sw_log(SW_LOG_WARN, "prune: %s", sw_store_errmsg(a->st));
 	walk_all(a, "periodic reconcile");
 }
 
@@ -797,6 +800,8 @@ int sw_agent_run(const char *config_path, bool config_given)
 	} else {
 		sw_log(SW_LOG_INFO, "watching %zu roots (%zu folders); store %s", a->cfg->roots.n,
 		       sw_watch_count(a->watch), a->cfg->store);
+		if (sw_pipeline_prune(a->st, a->rules, sw_plat_now_ms()) != SW_OK)
+			sw_log(SW_LOG_WARN, "prune: %s", sw_store_errmsg(a->st));
 		walk_all(a, "start");
 		if (a->cfg->reconcile_hours)
 			uv_timer_start(&a->reconcile_timer, reconcile_cb,
