@@ -561,29 +561,6 @@ static int parse_column(parser *p)
 
 /* ---------- dates ---------- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 static bool take_digits(const char *s, size_t n, size_t *i, int k, unsigned *v)
 {
 	*v = 0;
@@ -644,7 +621,7 @@ static bool parse_datetime(const char *s, size_t n, int64_t *ms)
 		i++;
 	if (i != n)
 		return false;
-	*ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac;
+	*ms = sw_time_make((int)y, (int)mo, (int)d, (int)h, (int)mi, (int)sec) + frac;
 	return true;
 }
 
@@ -1827,18 +1804,11 @@ static void sb_time(sb *b, tval v)
 		}
 		return;
 	}
-	int64_t days = v.off / 86400000, rem = v.off % 86400000;
-	if (rem < 0) {
-		rem += 86400000;
-		days--;
-	}
-	int64_t y;
-	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
-	sb_fmt(b, "datetime(%04lld-%02u-%02uT%02u:%02u:%02u", (long long)y, m, d, (unsigned)(rem / 3600000),
-	       (unsigned)(rem / 60000 % 60), (unsigned)(rem / 1000 % 60));
-	if (rem % 1000)
-		sb_fmt(b, ".%03u", (unsigned)(rem % 1000));
+	/* datetime(ISO 8601 with Z): the record's own time format. */
+	char iso[40];
+	sw_time_iso(v.off, iso, sizeof(iso));
+	iso[strlen(iso) - 1] = 0; /* the Z goes after */
+	sb_fmt(b, "datetime(%s", iso);
 	sb_str(b, "Z)");
 }
 
