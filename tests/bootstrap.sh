@@ -11,6 +11,8 @@ PKGS=(
   libsqlite3-dev libcurl4-openssl-dev libyara-dev zlib1g-dev
   # tests and checks
   valgrind clang-format yara sqlite3 openssl
+  # the .deb: build, lint, install/purge test
+  dpkg-dev binutils lintian
 )
 missing=()
 for p in "${PKGS[@]}"; do

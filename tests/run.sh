@@ -88,6 +88,8 @@ vg() {
 }
 step "valgrind over the fixtures" vg
 
+step "Debian package: build, install, upgrade, purge" bash tests/integration/test_deb.sh
+
 style() {
   git ls-files '*.c' '*.h' ':!tests/fixtures/src' | xargs clang-format --dry-run --Werror
 }
