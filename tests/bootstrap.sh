@@ -12,7 +12,7 @@ PKGS=(
   # tests and checks
   valgrind clang-format yara sqlite3 openssl
   # the .deb: build, lint, install/purge test
-  dpkg-dev binutils lintian
+  dpkg-dev binutils lintian systemd
 )
 missing=()
 for p in "${PKGS[@]}"; do
