@@ -13,6 +13,8 @@ PKGS=(
   valgrind clang-format yara sqlite3 openssl
   # the .deb: build, lint, install/purge test
   dpkg-dev binutils lintian systemd
+  # the syslog collector the forwarding test runs
+  rsyslog rsyslog-gnutls
 )
 missing=()
 for p in "${PKGS[@]}"; do
