@@ -8,7 +8,7 @@
 #include "agent.h"
 #include "config.h"
 #include "log.h"
-#include "output_file.h"
+#include "forward.h" /* forwarding (issue 5) */
 #include "pipeline.h"
 #include "rules_load.h"
 #include "watch.h"
@@ -41,7 +41,7 @@ typedef struct agent {
 	sw_yara *yara;
 	sw_store *st;
 	sw_pipeline *pipe;
-	sw_outfile *out;
+	sw_forward *fwd; /* forwarding (issue 5): the outbox and the outputs */
 	sw_watch *watch;
 	sw_scan_opts opts;
 	char device_name[256];
@@ -134,15 +134,38 @@ static void enqueue(agent *a, const char *path)
 	dispatch(a);
 }
 
+/* path is base itself, or base followed by one of the suffixes. */
+static bool is_or_has_suffix(const char *path, const char *base, const char *const *sfx, bool numbered)
+{
+	size_t n = strlen(base);
+	if (strncmp(path, base, n) != 0)
+		return false;
+	const char *rest = path + n;
+	if (!*rest)
+		return true;
+	for (size_t i = 0; sfx && sfx[i]; i++)
+		if (!strcmp(rest, sfx[i]))
+			return true;
+	if (numbered && rest[0] == '.' && rest[1]) { /* rotations: base.1, base.2, ... */
+		for (rest++; *rest; rest++)
+			if (*rest < '0' || *rest > '9')
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* The agent's own store and outputs, by exact name: a look-alike such as
+ * records.jsonl.setup.exe is scanned like anything else. */
 static bool own_file(const agent *a, const char *path)
 {
-	size_t n = strlen(a->cfg->store);
-	if (!strncmp(path, a->cfg->store, n))
-		return true; /* the store and its -wal, -shm, -journal */
+	static const char *const store_sfx[] = { "-wal", "-shm", "-journal", NULL };
+	if (is_or_has_suffix(path, a->cfg->store, store_sfx, false))
+		return true;
 	for (size_t i = 0; i < a->cfg->n_outputs; i++) {
 		const char *p = a->cfg->outputs[i].path;
-		if (p && !strncmp(path, p, strlen(p)))
-			return true; /* records.jsonl and its rotations */
+		if (p && is_or_has_suffix(path, p, NULL, true))
+			return true;
 	}
 	return false;
 }
@@ -200,18 +223,8 @@ static void emit(agent *a, const sw_scan_result *res)
 			any |= res->matched && res->matched[k * res->nrules + i];
 		if (any)
 			a->matched++;
-		for (size_t o = 0; o < a->cfg->n_outputs; o++) {
-			const sw_config_output *out = &a->cfg->outputs[o];
-			if (out->type != SW_OUT_FILE || !a->out)
-				continue; /* network outputs: the forwarding issue */
-			if (out->send_records == SW_SEND_NONE ||
-			    (out->send_records == SW_SEND_MATCHING && !any))
-				continue;
-			char *js = sw_record_json(&res->recs[k]);
-			if (js && sw_outfile_write(a->out, js) != SW_OK)
-				sw_log(SW_LOG_WARN, "cannot write %s", out->path);
-			free(js);
-		}
+		/* forwarding (issue 5): records reach every output through the
+		 * outbox, written by sw_pipeline_apply's hook (forward.c). */
 		if (any)
 			sw_log(SW_LOG_INFO, "rule match: %s/%s signed by %s (ReportId %lld)",
 			       res->recs[k].folder_path, res->recs[k].file_name,
@@ -235,13 +248,8 @@ static void log_summaries(agent *a, const sw_scan_result *res)
 			continue;
 		for (size_t r = 0; r < n; r++) {
 			char *js = sw_summary_row_json(a->rules, i, &spec, &rows[r]);
-			if (js) {
+			if (js) /* forwarding (issue 5): sent through the outbox */
 				sw_log(SW_LOG_INFO, "summary changed: %s", js);
-				for (size_t o = 0; o < a->cfg->n_outputs; o++)
-					if (a->cfg->outputs[o].type == SW_OUT_FILE &&
-					    a->cfg->outputs[o].send_summaries && a->out)
-						(void)sw_outfile_write(a->out, js);
-			}
 			free(js);
 		}
 		sw_summary_free(rows, n);
@@ -258,6 +266,10 @@ static void after_work_cb(uv_work_t *req, int status)
 	a->scanned++;
 	if (res->status == SW_SCAN_FAILED)
 		sw_log(SW_LOG_DEBUG, "%s: %s", res->path ? res->path : "?", res->why);
+	/* A walk and the file's own event may both have queued it: what the
+	 * cache already holds with this identity is not stored again. */
+	if (res->have_id && sw_pipeline_cached(a->pipe, &res->id))
+		res->status = SW_SCAN_SKIPPED;
 	if (res->status == SW_SCAN_RECORDS || res->status == SW_SCAN_NOT_PE ||
 	    res->status == SW_SCAN_MALFORMED) {
 		char why[512];
@@ -290,7 +302,10 @@ static void dispatch(agent *a)
 		a->wall_mark_ms = sw_plat_now_ms();
 		uv_timer_start(&a->cpu_timer, cpu_tick, CPU_WINDOW_MS, CPU_WINDOW_MS);
 	}
-	while (!a->stopping && !a->paused && a->qlen && a->inflight < (size_t)a->cfg->threads) {
+	/* While a reload waits for the scans in flight, no new one starts: the
+	 * queue is kept and continues under the new configuration. */
+	while (!a->stopping && !a->paused && !a->reload_pending && a->qlen &&
+	       a->inflight < (size_t)a->cfg->threads) {
 		char *path = a->queue[a->qhead];
 		a->qhead = (a->qhead + 1) % QUEUE_MAX;
 		a->qlen--;
@@ -552,50 +567,22 @@ static void cpu_tick(uv_timer_t *t)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-/* The YARA rules: the built-in Pulseway file plus yara_rules. */
-static sw_err load_yara(const sw_config *cfg, sw_yara **out)
-{
-	char why[4096] = "";
-	sw_yara *y = NULL;
-	sw_err e = sw_yara_new(&y);
-	if (!e)
-		e = sw_yara_add_builtin(y, why, sizeof(why));
-	for (size_t i = 0; !e && i < cfg->yara_rules.n; i++) {
-		const char *p = cfg->yara_rules.v[i];
-		e = sw_plat_is_dir(p) == 1 ? sw_yara_add_folder(y, p, why, sizeof(why))
-		                           : sw_yara_add_file(y, p, why, sizeof(why));
-	}
-	if (!e)
-		e = sw_yara_finish(y);
-	if (e) {
-		fprintf(stderr, "%s: yara_rules: %s\n", cfg->file ? cfg->file : "config",
-		        why[0] ? why : sw_err_str(e));
-		sw_yara_free(y);
-		return e == SW_ERR_NOMEM ? e : SW_ERR_RULE;
-	}
-	*out = y;
-	return SW_OK;
-}
-
 static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust, sw_yara **yara)
 {
 	char err[8192];
 	sw_config_env env = sw_config_env_platform();
 	if (sw_config_load_file(a->config_path, &env, cfg, err, sizeof(err)) != SW_OK) {
-		fprintf(stderr, "%s", err);
+		sw_print_error(stderr, err);
 		return SW_ERR_CONFIG;
 	}
-	size_t bad = 0, nr = (*cfg)->rules.n;
-	/* The platform's rule pack folder is optional when it is only the default. */
-	if ((*cfg)->rules_default && nr == 1 && sw_plat_is_dir((*cfg)->rules.v[0]) != 1)
-		nr = 0;
-	*rules = sw_load_rules("signwatch run", (const char *const *)(*cfg)->rules.v, nr, stderr, &bad);
+	size_t bad = 0;
+	*rules = sw_load_config_rules("signwatch run", *cfg, stderr, &bad);
 	if (!*rules || bad) {
 		sw_rules_free(*rules);
 		sw_config_free(*cfg);
 		return SW_ERR_RULE;
 	}
-	if (load_yara(*cfg, yara) != SW_OK) {
+	if (sw_load_yara(*cfg, yara, stderr) != SW_OK) {
 		sw_rules_free(*rules);
 		sw_config_free(*cfg);
 		return SW_ERR_RULE;
@@ -625,6 +612,7 @@ static void stop_agent(agent *a, const char *why)
 	if (a->watch)
 		sw_watch_stop(a->watch);
 	a->watch = NULL;
+	sw_forward_stop(a->fwd); /* forwarding (issue 5): unsent items stay in the outbox */
 	uv_timer_stop(&a->settle_timer);
 	uv_timer_stop(&a->reconcile_timer);
 	uv_timer_stop(&a->cpu_timer);
@@ -681,6 +669,8 @@ static void reload(agent *a)
 	if (a->watch)
 		sw_watch_stop(a->watch);
 	a->watch = NULL;
+	sw_forward_free(a->fwd); /* forwarding (issue 5): restarted below with the new outputs */
+	a->fwd = NULL;
 	sw_pipeline_free(a->pipe);
 	sw_rules_free(a->rules);
 	sw_trust_free(a->trust);
@@ -694,6 +684,14 @@ static void reload(agent *a)
 	a->opts.yara = yara;
 	a->opts.max_file_bytes = (uint64_t)cfg->max_file_mb << 20;
 	a->pipe = sw_pipeline_new(a->st, rules);
+	{ /* forwarding (issue 5) */
+		char why[512];
+		if (sw_forward_new(a->loop, a->st, cfg, rules, a->opts.device_id, &a->fwd, why,
+		                   sizeof(why)) == SW_OK)
+			sw_pipeline_set_hook(a->pipe, sw_forward_pipeline_hook, a->fwd);
+		else
+			sw_log(SW_LOG_ERROR, "%s; nothing is forwarded until a reload succeeds", why);
+	}
 	sw_log_set_level((sw_log_level)cfg->log_level);
 	start_watch(a);
 	walk_all(a, "configuration reloaded");
@@ -748,20 +746,6 @@ int sw_agent_run(const char *config_path, bool config_given)
 		a->status = 1;
 		goto out;
 	}
-	for (size_t i = 0; i < a->cfg->n_outputs; i++) {
-		const sw_config_output *o = &a->cfg->outputs[i];
-		if (o->type == SW_OUT_FILE && !a->out &&
-		    sw_outfile_open(o->path, (size_t)o->max_mb << 20, o->keep, &a->out, why, sizeof(why)) !=
-		            SW_OK) {
-			sw_log(SW_LOG_ERROR, "output: %s", why);
-			a->status = 1;
-			goto out;
-		}
-		if (o->type != SW_OUT_FILE)
-			sw_log(SW_LOG_WARN,
-			       "output %s: not supported by this build yet; records stay in the store",
-			       o->id);
-	}
 	a->pipe = sw_pipeline_new(a->st, a->rules);
 	a->queue = calloc(QUEUE_MAX, sizeof(char *));
 	if (!a->pipe || !a->queue) {
@@ -793,10 +777,18 @@ int sw_agent_run(const char *config_path, bool config_given)
 	uv_signal_start(&a->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&a->sig_hup, signal_cb, SIGHUP);
 
+	/* forwarding (issue 5): the outbox's transports, one per output */
+	bool fwd_ok = sw_forward_new(a->loop, a->st, a->cfg, a->rules, a->opts.device_id, &a->fwd, why,
+	                             sizeof(why)) == SW_OK;
+	if (fwd_ok)
+		sw_pipeline_set_hook(a->pipe, sw_forward_pipeline_hook, a->fwd);
+	else
+		sw_log(SW_LOG_ERROR, "%s", why);
+
 	sw_plat_background_priority();
-	if (start_watch(a) != SW_OK) {
+	if (!fwd_ok || start_watch(a) != SW_OK) {
 		a->status = 1;
-		stop_agent(a, "cannot watch");
+		stop_agent(a, fwd_ok ? "cannot watch" : "cannot start the outputs");
 	} else {
 		sw_log(SW_LOG_INFO, "watching %zu roots (%zu folders); store %s", a->cfg->roots.n,
 		       sw_watch_count(a->watch), a->cfg->store);
@@ -831,7 +823,7 @@ out:
 	for (size_t i = 0; i < a->ncaches; i++)
 		sw_cache_free(a->caches[i]);
 	free(a->caches);
-	sw_outfile_close(a->out);
+	sw_forward_free(a->fwd); /* forwarding (issue 5) */
 	sw_pipeline_free(a->pipe);
 	sw_store_close(a->st);
 	sw_trust_free(a->trust);

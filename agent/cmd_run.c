@@ -8,6 +8,7 @@
 #include "platform.h"
 #include "rules_load.h"
 #include "trust.h"
+#include "yara_scan.h"
 
 #define USAGE "usage: signwatch run [--config F] [--check-config]\n"
 
@@ -30,13 +31,16 @@ static int check_config(const char *path, bool given)
 		return 2;
 	}
 	if (sw_config_load_file(path, &env, &cfg, err, sizeof(err)) != SW_OK) {
-		fprintf(stderr, "%s", err);
+		sw_print_error(stderr, err);
 		return 2;
 	}
 	size_t bad = 0;
-	sw_rules *rules =
-	        sw_load_rules("signwatch run", (const char *const *)cfg->rules.v, cfg->rules.n, stderr, &bad);
+	sw_rules *rules = sw_load_config_rules("signwatch run", cfg, stderr, &bad);
 	int rc = rules && !bad ? 0 : 2;
+	sw_yara *y = NULL;
+	if (sw_load_yara(cfg, &y, stderr) != SW_OK)
+		rc = 2; /* a YARA rule that does not compile: named with file and line */
+	sw_yara_free(y);
 	if (cfg->ca_file) {
 		sw_trust *t = NULL;
 		char why[512];

@@ -41,8 +41,8 @@ typedef struct sw_output_ops {
 	void (*destroy)(sw_output *o);
 } sw_output_ops;
 
-extern const sw_output_ops sw_output_syslog_tls;   /* agent/out_syslog.c */
-extern const sw_output_ops sw_output_https_json;   /* agent/out_http.c */
+extern const sw_output_ops sw_output_syslog_tls;     /* agent/out_syslog.c */
+extern const sw_output_ops sw_output_https_json;     /* agent/out_http.c */
 extern const sw_output_ops sw_output_logs_ingestion; /* agent/out_http.c */
 
 #endif

@@ -13,7 +13,15 @@ struct sw_pipeline {
 	sw_store *st;
 	const sw_rules *rules;
 	sw_kql_scratch *scratch;
+	sw_pipeline_hook_fn hook; /* forwarding (issue 5): the outbox writer */
+	void *hook_ud;
 };
+
+void sw_pipeline_set_hook(sw_pipeline *p, sw_pipeline_hook_fn fn, void *ud)
+{
+	p->hook = fn;
+	p->hook_ud = ud;
+}
 
 void sw_scan_file(const char *path, const sw_scan_opts *o, int64_t now_ms, sw_scan_result *res)
 {
@@ -199,10 +207,15 @@ sw_err sw_pipeline_apply(sw_pipeline *p, sw_scan_result *res, int64_t now_ms, ch
 		result_hash(res, fs.result_hash);
 		e = sw_store_file_state_put(p->st, &fs);
 	}
+	/* forwarding (issue 5): the outbox items, in the same transaction */
+	bool hook_failed = false;
+	if (!e && p->hook && (e = p->hook(p->hook_ud, p->st, res, now_ms, why, n)) != SW_OK)
+		hook_failed = true;
 	if (!e)
 		e = sw_store_commit(p->st);
 	if (e) {
-		snprintf(why, n, "store: %s", sw_store_errmsg(p->st));
+		if (!hook_failed || !why[0])
+			snprintf(why, n, "store: %s", sw_store_errmsg(p->st));
 		(void)sw_store_rollback(p->st);
 		for (size_t k = 0; k < res->n; k++)
 			res->recs[k].report_id = -1;

@@ -66,6 +66,14 @@ bool sw_pipeline_cached(sw_pipeline *p, const sw_file_id *id);
  * On error nothing of res is stored and why says what failed. */
 sw_err sw_pipeline_apply(sw_pipeline *p, sw_scan_result *res, int64_t now_ms, char *why, size_t n);
 
+/* forwarding (issue 5): called inside sw_pipeline_apply's transaction,
+ * after the records, matches and file state are stored and before the
+ * commit, to write the scan's outbox items (agent/forward.c). An error
+ * rolls the whole scan back. NULL (the default) for none. */
+typedef sw_err (*sw_pipeline_hook_fn)(void *ud, sw_store *st, const sw_scan_result *res, int64_t now_ms,
+                                      char *why, size_t n);
+void sw_pipeline_set_hook(sw_pipeline *p, sw_pipeline_hook_fn fn, void *ud);
+
 /* The summary of rule i at now_ms (its window and its summarize, computed
  * by the store). A rule without summarize gives SW_ERR_UNSUPPORTED. */
 sw_err sw_rule_summary(sw_store *st, const sw_rules *rules, size_t i, int64_t now_ms, sw_summary_spec *spec,

@@ -117,6 +117,36 @@ static const char *const MIGRATIONS[SW_STORE_SCHEMA_VERSION] = {
 	 * (rule, device, ReportId, Timestamp) made it read the whole group. */
 	"DROP INDEX matches_device;"
 	"CREATE INDEX matches_group ON matches(rule, device, Timestamp, ReportId);",
+	/* 2 -> 3: the outbox (what is to be sent, per output, until the
+	 * collector accepted it), its per-output counters, and the last
+	 * summary row sent per (rule, device) with its version.
+	 * AUTOINCREMENT: a seq is never reused, even once the table was
+	 * emptied, so an ack of a batch in flight can never delete an item
+	 * that came after it. */
+	"CREATE TABLE outbox("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  output_id TEXT NOT NULL,"
+	"  kind INTEGER NOT NULL," /* sw_outbox_kind: 0 record, 1 summary */
+	"  idem_key TEXT NOT NULL,"
+	"  payload TEXT NOT NULL,"
+	"  bytes INTEGER NOT NULL,"
+	"  created_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX outbox_output ON outbox(output_id, seq);"
+	"CREATE INDEX outbox_records ON outbox(output_id, kind, seq);"
+	"CREATE TABLE outbox_state("
+	"  output_id TEXT PRIMARY KEY,"
+	"  items INTEGER NOT NULL DEFAULT 0,"
+	"  bytes INTEGER NOT NULL DEFAULT 0,"
+	"  dropped INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE TABLE summary_state("
+	"  rule_id TEXT NOT NULL,"
+	"  device_id TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  json TEXT NOT NULL,"
+	"  PRIMARY KEY(rule_id, device_id)"
+	") WITHOUT ROWID;",
 };
 
 /* Columns copied into matches (see above); the device pair is reached
@@ -161,6 +191,19 @@ enum {
 	Q_GROUP_FIRST,
 	Q_GROUP_LAST,
 	Q_DEV_GET,
+	Q_OB_PUT,
+	Q_OB_STATE_ADD,
+	Q_OB_PEEK,
+	Q_OB_SPAN,
+	Q_OB_DELETE,
+	Q_OB_STATE_GET,
+	Q_OB_REC_SCAN,
+	Q_OB_REC_SPAN,
+	Q_OB_REC_DELETE,
+	Q_SUM_GET,
+	Q_SUM_PUT,
+	Q_OB_SUP_SPAN,
+	Q_OB_SUP_DELETE,
 	Q__COUNT
 };
 
@@ -208,6 +251,35 @@ static const char *const FIXED_SQL[Q__COUNT] = {
 	[Q_GROUP_LAST] = "SELECT Timestamp FROM matches WHERE rule = ?1 AND device = ?2 "
 	                 "AND Timestamp BETWEEN ?3 AND ?4 ORDER BY Timestamp DESC LIMIT 1",
 	[Q_DEV_GET] = "SELECT DeviceId, DeviceName FROM devices WHERE id = ?1",
+	/* The outbox. Counters in outbox_state change with every insert and
+	 * delete, in the same transaction, so the cap check reads one row. */
+	[Q_OB_PUT] = "INSERT INTO outbox(output_id, kind, idem_key, payload, bytes, created_ms) "
+	             "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_OB_STATE_ADD] =
+	        "INSERT INTO outbox_state(output_id, items, bytes, dropped) VALUES(?1, ?2, ?3, ?4) "
+	        "ON CONFLICT(output_id) DO UPDATE SET items = max(0, items + excluded.items), "
+	        "bytes = max(0, bytes + excluded.bytes), dropped = dropped + excluded.dropped",
+	[Q_OB_PEEK] = "SELECT seq, kind, idem_key, payload, bytes, created_ms FROM outbox "
+	              "WHERE output_id = ?1 ORDER BY seq LIMIT ?2",
+	[Q_OB_SPAN] =
+	        "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox WHERE output_id = ?1 AND seq <= ?2",
+	[Q_OB_DELETE] = "DELETE FROM outbox WHERE output_id = ?1 AND seq <= ?2",
+	[Q_OB_STATE_GET] = "SELECT items, bytes, dropped FROM outbox_state WHERE output_id = ?1",
+	[Q_OB_REC_SCAN] = "SELECT seq, bytes FROM outbox WHERE output_id = ?1 AND kind = 0 ORDER BY seq",
+	[Q_OB_REC_SPAN] = "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox "
+	                  "WHERE output_id = ?1 AND kind = 0 AND seq <= ?2",
+	[Q_OB_REC_DELETE] = "DELETE FROM outbox WHERE output_id = ?1 AND kind = 0 AND seq <= ?2",
+	/* superseded summaries: the output's pending summaries are few (one per
+	 * rule and device, once superseded ones are gone) */
+	[Q_OB_SUP_SPAN] =
+	        "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox WHERE output_id = ?1 AND kind = 1 "
+	        "AND substr(idem_key, 1, length(?2)) = ?2",
+	[Q_OB_SUP_DELETE] = "DELETE FROM outbox WHERE output_id = ?1 AND kind = 1 "
+	                    "AND substr(idem_key, 1, length(?2)) = ?2",
+	[Q_SUM_GET] = "SELECT version, json FROM summary_state WHERE rule_id = ?1 AND device_id = ?2",
+	[Q_SUM_PUT] = "INSERT INTO summary_state(rule_id, device_id, version, json) VALUES(?1, ?2, ?3, ?4) "
+	              "ON CONFLICT(rule_id, device_id) DO UPDATE SET version = excluded.version, "
+	              "json = excluded.json",
 };
 
 /* A summary's prepared statements: [0] the scalar aggregates, then one per
@@ -1760,4 +1832,356 @@ sw_err sw_store_file_state_put(sw_store *st, const sw_file_state *fs)
 	sqlite3_bind_int64(s, 5, fs->ctime_ns);
 	sqlite3_bind_text(s, 6, fs->result_hash, -1, SQLITE_STATIC);
 	return run(st, s, "file state");
+}
+
+/* ---- the outbox ------------------------------------------------------------- */
+
+/* What a row costs on disk beyond its payload and key, roughly: the
+ * record header, the seq, kind, bytes and created_ms, and two index
+ * entries carrying output_id and seq. */
+#define OUTBOX_ROW_OVERHEAD 48
+
+/* Run f inside the caller's transaction, or in one of its own. */
+#define OWN_TX_BEGIN(st, e)                                                                                  \
+	bool own_tx_ = sqlite3_get_autocommit((st)->db) != 0;                                                \
+	if (own_tx_ && ((e) = sw_store_begin(st)) != SW_OK)                                                  \
+		return (e);
+#define OWN_TX_END(st, e)                                                                                    \
+	if (own_tx_) {                                                                                       \
+		if (e)                                                                                       \
+			(void)run(st, st->q[Q_ROLLBACK], "rollback");                                        \
+		else                                                                                         \
+			(e) = sw_store_commit(st);                                                           \
+	}
+
+static sw_err state_add(sw_store *st, const char *output_id, int64_t items, int64_t bytes, int64_t dropped)
+{
+	sqlite3_stmt *s = st->q[Q_OB_STATE_ADD];
+	sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, items);
+	sqlite3_bind_int64(s, 3, bytes);
+	sqlite3_bind_int64(s, 4, dropped);
+	sw_err e = run(st, s, "outbox: counters");
+	sqlite3_clear_bindings(s);
+	return e;
+}
+
+sw_err sw_store_outbox_put(sw_store *st, const char *output_id, sw_outbox_kind kind, const char *idem_key,
+                           const char *payload, int64_t created_ms)
+{
+	if (!output_id || !*output_id || !idem_key || !payload ||
+	    (kind != SW_OUTBOX_RECORD && kind != SW_OUTBOX_SUMMARY)) {
+		set_err(st, "outbox put: bad argument");
+		return SW_ERR_USAGE;
+	}
+	int64_t bytes =
+	        (int64_t)(strlen(payload) + strlen(idem_key) + strlen(output_id)) + OUTBOX_ROW_OVERHEAD;
+	sw_err e;
+	OWN_TX_BEGIN(st, e);
+	sqlite3_stmt *s = st->q[Q_OB_PUT];
+	sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, (int)kind);
+	sqlite3_bind_text(s, 3, idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, payload, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, bytes);
+	sqlite3_bind_int64(s, 6, created_ms);
+	e = run(st, s, "outbox put");
+	sqlite3_clear_bindings(s);
+	if (!e)
+		e = state_add(st, output_id, 1, bytes, 0);
+	OWN_TX_END(st, e);
+	return e;
+}
+
+void sw_outbox_items_free(sw_outbox_item *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++) {
+		free(items[i].idem_key);
+		free(items[i].payload);
+	}
+	free(items);
+}
+
+sw_err sw_store_outbox_peek(sw_store *st, const char *output_id, size_t max_items, size_t max_bytes,
+                            sw_outbox_item **items_out, size_t *n_out)
+{
+	*items_out = NULL;
+	*n_out = 0;
+	if (!output_id || !max_items) {
+		set_err(st, "outbox peek: bad argument");
+		return SW_ERR_USAGE;
+	}
+	sqlite3_stmt *s = st->q[Q_OB_PEEK];
+	sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, max_items > INT64_MAX ? INT64_MAX : (int64_t)max_items);
+	sw_outbox_item *items = NULL;
+	size_t n = 0, cap = 0, total = 0;
+	sw_err e = SW_OK;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(s, 2);
+		const char *pl = (const char *)sqlite3_column_text(s, 3);
+		size_t len = (size_t)sqlite3_column_bytes(s, 3);
+		if (n && total + len > max_bytes)
+			break;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			sw_outbox_item *ni = realloc(items, nc * sizeof(*items));
+			if (!ni) {
+				e = SW_ERR_NOMEM;
+				break;
+			}
+			items = ni;
+			cap = nc;
+		}
+		sw_outbox_item *it = &items[n];
+		it->seq = sqlite3_column_int64(s, 0);
+		it->kind = sqlite3_column_int(s, 1) ? SW_OUTBOX_SUMMARY : SW_OUTBOX_RECORD;
+		it->idem_key = strdup(key ? key : "");
+		it->payload = strdup(pl ? pl : "");
+		it->bytes = sqlite3_column_int64(s, 4);
+		it->created_ms = sqlite3_column_int64(s, 5);
+		if (!it->idem_key || !it->payload) {
+			free(it->idem_key);
+			free(it->payload);
+			e = SW_ERR_NOMEM;
+			break;
+		}
+		n++;
+		total += len;
+	}
+	if (!e && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		e = db_err(st, "outbox peek");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (e) {
+		if (e == SW_ERR_NOMEM)
+			set_err(st, "outbox peek: out of memory");
+		sw_outbox_items_free(items, n);
+		return e;
+	}
+	*items_out = items;
+	*n_out = n;
+	return SW_OK;
+}
+
+/* count and bytes of what statement q (output ?1, seq <= ?2) covers */
+static sw_err span(sw_store *st, int q, const char *output_id, int64_t upto, int64_t *count, int64_t *bytes)
+{
+	sqlite3_stmt *s = st->q[q];
+	sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, upto);
+	int rc = sqlite3_step(s);
+	*count = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	*bytes = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW ? SW_OK : db_err(st, "outbox span");
+}
+
+static sw_err delete_upto(sw_store *st, int q, const char *output_id, int64_t upto)
+{
+	sqlite3_stmt *s = st->q[q];
+	sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, upto);
+	sw_err e = run(st, s, "outbox delete");
+	sqlite3_clear_bindings(s);
+	return e;
+}
+
+sw_err sw_store_outbox_ack(sw_store *st, const char *output_id, int64_t upto_seq)
+{
+	if (!output_id) {
+		set_err(st, "outbox ack: bad argument");
+		return SW_ERR_USAGE;
+	}
+	sw_err e;
+	int64_t count = 0, bytes = 0;
+	OWN_TX_BEGIN(st, e);
+	e = span(st, Q_OB_SPAN, output_id, upto_seq, &count, &bytes);
+	if (!e && count)
+		e = delete_upto(st, Q_OB_DELETE, output_id, upto_seq);
+	if (!e && count)
+		e = state_add(st, output_id, -count, -bytes, 0);
+	OWN_TX_END(st, e);
+	return e;
+}
+
+sw_err sw_store_outbox_stats_get(sw_store *st, const char *output_id, sw_outbox_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	sqlite3_stmt *s = st->q[Q_OB_STATE_GET];
+	sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->items = sqlite3_column_int64(s, 0);
+		out->bytes = sqlite3_column_int64(s, 1);
+		out->dropped = sqlite3_column_int64(s, 2);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SW_OK : db_err(st, "outbox stats");
+}
+
+sw_err sw_store_outbox_enforce_cap(sw_store *st, const char *output_id, int64_t max_bytes, int64_t *dropped)
+{
+	if (dropped)
+		*dropped = 0;
+	sw_outbox_stats os;
+	sw_err e = sw_store_outbox_stats_get(st, output_id, &os);
+	if (e || os.bytes <= max_bytes)
+		return e;
+	/* Over the cap: drop the oldest records down to 90% of it, so that a
+	 * full outbox does not drop one record per new one, each in its own
+	 * scan transaction. */
+	int64_t excess = os.bytes - (max_bytes - max_bytes / 10);
+	OWN_TX_BEGIN(st, e);
+	sqlite3_stmt *s = st->q[Q_OB_REC_SCAN];
+	sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+	int64_t sum = 0, last = -1;
+	int rc = SQLITE_DONE;
+	while (sum < excess && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(s, 0);
+		sum += sqlite3_column_int64(s, 1);
+	}
+	if (sum < excess && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		e = db_err(st, "outbox cap");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	int64_t count = 0, bytes = 0;
+	if (!e && last >= 0)
+		e = span(st, Q_OB_REC_SPAN, output_id, last, &count, &bytes);
+	if (!e && count)
+		e = delete_upto(st, Q_OB_REC_DELETE, output_id, last);
+	if (!e && count)
+		e = state_add(st, output_id, -count, -bytes, count);
+	OWN_TX_END(st, e);
+	if (!e && dropped)
+		*dropped = count;
+	return e;
+}
+
+sw_err sw_store_outbox_retain(sw_store *st, const char *const *ids, size_t n, int64_t *removed)
+{
+	if (removed)
+		*removed = 0;
+	sqlite3_stmt *list = NULL;
+	sw_err e;
+	OWN_TX_BEGIN(st, e);
+	if (sqlite3_prepare_v2(st->db, "SELECT output_id, items FROM outbox_state", -1, &list, NULL) !=
+	    SQLITE_OK)
+		e = db_err(st, "outbox retain");
+	char **gone = NULL;
+	size_t ngone = 0;
+	while (!e && sqlite3_step(list) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(list, 0);
+		bool keep = false;
+		for (size_t i = 0; id && i < n && !keep; i++)
+			keep = strcmp(ids[i], id) == 0;
+		if (keep || !id)
+			continue;
+		char **ng = realloc(gone, (ngone + 1) * sizeof(*gone));
+		if (!ng || !(ng[ngone] = strdup(id))) {
+			gone = ng ? ng : gone;
+			e = SW_ERR_NOMEM;
+			break;
+		}
+		gone = ng;
+		ngone++;
+		if (removed)
+			*removed += sqlite3_column_int64(list, 1);
+	}
+	sqlite3_finalize(list);
+	for (size_t i = 0; i < ngone; i++) {
+		sqlite3_stmt *d = NULL;
+		if (!e && sqlite3_prepare_v2(st->db, "DELETE FROM outbox WHERE output_id = ?1; ", -1, &d,
+		                             NULL) == SQLITE_OK) {
+			sqlite3_bind_text(d, 1, gone[i], -1, SQLITE_STATIC);
+			e = run(st, d, "outbox retain");
+		}
+		sqlite3_finalize(d);
+		d = NULL;
+		if (!e && sqlite3_prepare_v2(st->db, "DELETE FROM outbox_state WHERE output_id = ?1", -1, &d,
+		                             NULL) == SQLITE_OK) {
+			sqlite3_bind_text(d, 1, gone[i], -1, SQLITE_STATIC);
+			e = run(st, d, "outbox retain");
+		}
+		sqlite3_finalize(d);
+		free(gone[i]);
+	}
+	free(gone);
+	OWN_TX_END(st, e);
+	return e;
+}
+
+sw_err sw_store_summary_state_get(sw_store *st, const char *rule_id, const char *device_id, int64_t *version,
+                                  char **json)
+{
+	*version = 0;
+	*json = NULL;
+	sqlite3_stmt *s = st->q[Q_SUM_GET];
+	sqlite3_bind_text(s, 1, rule_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, device_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	sw_err e = SW_OK;
+	if (rc == SQLITE_ROW) {
+		*version = sqlite3_column_int64(s, 0);
+		const char *j = (const char *)sqlite3_column_text(s, 1);
+		if (!(*json = strdup(j ? j : "")))
+			e = SW_ERR_NOMEM;
+	} else if (rc != SQLITE_DONE) {
+		e = db_err(st, "summary state");
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return e;
+}
+
+sw_err sw_store_summary_state_put(sw_store *st, const char *rule_id, const char *device_id, int64_t version,
+                                  const char *json)
+{
+	sqlite3_stmt *s = st->q[Q_SUM_PUT];
+	sqlite3_bind_text(s, 1, rule_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, version);
+	sqlite3_bind_text(s, 4, json, -1, SQLITE_STATIC);
+	sw_err e = run(st, s, "summary state");
+	sqlite3_clear_bindings(s);
+	return e;
+}
+
+sw_err sw_store_outbox_supersede(sw_store *st, const char *output_id, const char *key_prefix,
+                                 int64_t *removed)
+{
+	if (removed)
+		*removed = 0;
+	if (!output_id || !key_prefix || !*key_prefix) {
+		set_err(st, "outbox supersede: bad argument");
+		return SW_ERR_USAGE;
+	}
+	sw_err e;
+	OWN_TX_BEGIN(st, e);
+	sqlite3_stmt *s = st->q[Q_OB_SUP_SPAN];
+	sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, key_prefix, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	int64_t count = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	int64_t bytes = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_ROW)
+		e = db_err(st, "outbox supersede");
+	if (!e && count) {
+		s = st->q[Q_OB_SUP_DELETE];
+		sqlite3_bind_text(s, 1, output_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, key_prefix, -1, SQLITE_STATIC);
+		e = run(st, s, "outbox supersede");
+		sqlite3_clear_bindings(s);
+	}
+	if (!e && count)
+		e = state_add(st, output_id, -count, -bytes, 0);
+	OWN_TX_END(st, e);
+	if (!e && removed)
+		*removed = count;
+	return e;
 }

@@ -17,7 +17,7 @@
 #include "record.h"
 #include "sw_error.h"
 
-#define SW_STORE_SCHEMA_VERSION 2 /* PRAGMA user_version this build writes */
+#define SW_STORE_SCHEMA_VERSION 3 /* PRAGMA user_version this build writes */
 
 typedef struct sw_store sw_store;
 
@@ -111,5 +111,64 @@ typedef struct sw_file_state {
  * ctime equal fs's too, and then fs->result_hash is filled in. */
 sw_err sw_store_file_state_get(sw_store *st, sw_file_state *fs, bool *found);
 sw_err sw_store_file_state_put(sw_store *st, const sw_file_state *fs);
+
+/* ---- the outbox (schema 3) -------------------------------------------------
+ * What is to be sent, per output (sw_config_output.id), written in the same
+ * transaction as the record or summary it comes from, and deleted only once
+ * the collector accepted it (sw_store_outbox_ack). Items are sent in seq
+ * order; after a crash everything not acked is sent again. Each output has
+ * persisted counters: items, bytes (payload + key + a per-row estimate of
+ * SQLite's overhead, what the cap is measured in) and records dropped past
+ * the cap. */
+
+typedef enum sw_outbox_kind { SW_OUTBOX_RECORD = 0, SW_OUTBOX_SUMMARY = 1 } sw_outbox_kind;
+
+typedef struct sw_outbox_item {
+	int64_t seq;
+	sw_outbox_kind kind;
+	char *idem_key; /* DeviceId:ReportId, or RuleId:DeviceId:version */
+	char *payload;  /* one JSON object */
+	int64_t bytes;
+	int64_t created_ms;
+} sw_outbox_item;
+
+typedef struct sw_outbox_stats {
+	int64_t items, bytes;
+	int64_t dropped; /* records dropped past the cap, ever (persisted) */
+} sw_outbox_stats;
+
+/* Append one item to output_id's outbox. Inside the caller's transaction
+ * when there is one (the pipeline's), else on its own. */
+sw_err sw_store_outbox_put(sw_store *st, const char *output_id, sw_outbox_kind kind, const char *idem_key,
+                           const char *payload, int64_t created_ms);
+/* The oldest items of output_id in seq order: at most max_items, and at most
+ * max_bytes of payload (but always at least one item when there is one, so
+ * an oversized item is seen, not stuck). Free with sw_outbox_items_free. */
+sw_err sw_store_outbox_peek(sw_store *st, const char *output_id, size_t max_items, size_t max_bytes,
+                            sw_outbox_item **items, size_t *n);
+void sw_outbox_items_free(sw_outbox_item *items, size_t n);
+/* The collector accepted everything of output_id up to upto_seq: delete it. */
+sw_err sw_store_outbox_ack(sw_store *st, const char *output_id, int64_t upto_seq);
+sw_err sw_store_outbox_stats_get(sw_store *st, const char *output_id, sw_outbox_stats *out);
+/* Keep output_id's outbox under max_bytes by deleting its oldest RECORDS
+ * (summaries are never dropped); *dropped (may be NULL) is how many were
+ * dropped now; the persisted total grows by as much. */
+sw_err sw_store_outbox_enforce_cap(sw_store *st, const char *output_id, int64_t max_bytes, int64_t *dropped);
+/* Delete output_id's unsent SUMMARY items whose idem_key starts with
+ * key_prefix ("RuleId:DeviceId:"): a newer version of the same summary row
+ * supersedes them (a summary row is a complete state). *removed may be
+ * NULL. */
+sw_err sw_store_outbox_supersede(sw_store *st, const char *output_id, const char *key_prefix,
+                                 int64_t *removed);
+/* Delete the outboxes of outputs not in ids[0..n) (removed from the
+ * configuration); *removed (may be NULL) counts the items deleted. */
+sw_err sw_store_outbox_retain(sw_store *st, const char *const *ids, size_t n, int64_t *removed);
+
+/* The last summary row sent for (rule_id, device_id) and its version (0 =
+ * none yet). sw_store_summary_state_put stores a new one. */
+sw_err sw_store_summary_state_get(sw_store *st, const char *rule_id, const char *device_id, int64_t *version,
+                                  char **json);
+sw_err sw_store_summary_state_put(sw_store *st, const char *rule_id, const char *device_id, int64_t version,
+                                  const char *json);
 
 #endif
