@@ -671,6 +671,8 @@ static void test_migrations(void)
 	        sqlite3_exec(side,
 	                     "DROP INDEX matches_group;"
 	                     "CREATE INDEX matches_device ON matches(rule, device, ReportId, Timestamp);"
+	                     /* schema 3's tables, which version 1 did not have */
+	                     "DROP TABLE outbox; DROP TABLE outbox_state; DROP TABLE summary_state;"
 	                     "PRAGMA user_version = 1",
 	                     NULL, NULL, NULL) == SQLITE_OK;
 	sqlite3_close(side);
@@ -695,6 +697,33 @@ static void test_migrations(void)
 	       1, "with the summaries' index in place of the old one");
 	is_int(side_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'matches_group'"), 1,
 	       "named matches_group");
+
+	/* version 2 gains the outbox (schema 3), its data kept */
+	path_of(db, sizeof(db), "v2.db");
+	unlink(db);
+	good = sw_store_open(db, &st, why, sizeof(why)) == SW_OK;
+	sw_record_init(&r);
+	snprintf(r.device_id, sizeof(r.device_id), "%s", DEV_ID[1]);
+	r.timestamp = 5000;
+	r.report_id = 1;
+	good = good && sw_store_put_record(st, &r, NULL) == SW_OK;
+	sw_store_close(st);
+	st = NULL;
+	good &= sqlite3_open(db, &side) == SQLITE_OK &&
+	        sqlite3_exec(side,
+	                     "DROP TABLE outbox; DROP TABLE outbox_state; DROP TABLE summary_state;"
+	                     "PRAGMA user_version = 2",
+	                     NULL, NULL, NULL) == SQLITE_OK;
+	sqlite3_close(side);
+	ok(good, "a version-2 database made");
+	e = sw_store_open(db, &st, why, sizeof(why));
+	is_int(e, SW_OK, "a version-2 database opens (%s)", e ? why : "upgraded");
+	is_int(st ? sw_store_outbox_put(st, "file:/x", SW_OUTBOX_RECORD, "k", "{}", 1) : SW_ERR_USAGE, SW_OK,
+	       "and has an outbox after the migration");
+	sw_store_close(st);
+	st = NULL;
+	is_int(side_int(db, "SELECT count(*) FROM records"), 1, "and kept its records");
+	is_int(side_int(db, "PRAGMA user_version"), SW_STORE_SCHEMA_VERSION, "and is at version 3");
 
 	path_of(db, sizeof(db), "future.db");
 	make_db(db, "CREATE TABLE t(x); PRAGMA user_version=99;");
@@ -804,6 +833,138 @@ static void test_million(void)
 	unlink(db);
 }
 
+/* ---- the outbox (schema 3) ---- */
+
+static void test_outbox(void)
+{
+	char db[600], why[512];
+	path_of(db, sizeof(db), "outbox.db");
+	unlink(db);
+	sw_store *st = NULL;
+	if (!ok(sw_store_open(db, &st, why, sizeof(why)) == SW_OK, "outbox: open (%s)", why))
+		return;
+	const char *A = "https_json:https://a.example/x", *B = "file:/var/log/b.jsonl";
+	char key[64], pl[256];
+	/* 10 records and 2 summaries for A, 3 records for B, one transaction */
+	int good = sw_store_begin(st) == SW_OK;
+	for (int i = 1; i <= 10; i++) {
+		snprintf(key, sizeof(key), "dev:%d", i);
+		snprintf(pl, sizeof(pl), "{\"ReportId\":%d,\"pad\":\"%0100d\"}", i, 0);
+		good &= sw_store_outbox_put(st, A, SW_OUTBOX_RECORD, key, pl, 1000 + i) == SW_OK;
+		if (i == 5 || i == 10) {
+			snprintf(key, sizeof(key), "rule:dev:%d", i / 5);
+			good &= sw_store_outbox_put(st, A, SW_OUTBOX_SUMMARY, key, "{\"Count\":1}",
+			                            1000 + i) == SW_OK;
+		}
+	}
+	for (int i = 1; i <= 3; i++)
+		good &= sw_store_outbox_put(st, B, SW_OUTBOX_RECORD, "dev:x", "{}", 1) == SW_OK;
+	good &= sw_store_commit(st) == SW_OK;
+	ok(good, "outbox: puts in one transaction (%s)", sw_store_errmsg(st));
+	sw_outbox_stats sa, sb;
+	sw_store_outbox_stats_get(st, A, &sa);
+	sw_store_outbox_stats_get(st, B, &sb);
+	is_int(sa.items, 12, "outbox: A counts 12 items");
+	is_int(sb.items, 3, "outbox: B counts 3 items");
+	is_int(side_int(db,
+	                "SELECT sum(bytes) FROM outbox WHERE output_id = 'https_json:https://a.example/x'"),
+	       sa.bytes, "outbox: A's byte counter equals the rows' sum");
+
+	/* peek: seq order, item and byte caps, at least one item */
+	sw_outbox_item *it = NULL;
+	size_t n = 0;
+	is_int(sw_store_outbox_peek(st, A, 4, 1 << 20, &it, &n), SW_OK, "outbox: peek");
+	is_int(n, 4, "outbox: peek honours max_items");
+	ok(n == 4 && it[0].seq < it[1].seq && it[1].seq < it[2].seq && !strcmp(it[0].idem_key, "dev:1") &&
+	           it[0].kind == SW_OUTBOX_RECORD && it[0].created_ms == 1001,
+	   "outbox: peek in seq order with key, kind and time");
+	int64_t upto = n ? it[1].seq : 0;
+	sw_outbox_items_free(it, n);
+	is_int(sw_store_outbox_peek(st, A, 100, 10, &it, &n), SW_OK, "outbox: peek with a tiny byte cap");
+	is_int(n, 1, "outbox: an item larger than max_bytes still comes alone");
+	sw_outbox_items_free(it, n);
+	is_int(sw_store_outbox_peek(st, A, 100, 300, &it, &n), SW_OK, "outbox: peek by bytes");
+	is_int(n, 2, "outbox: max_bytes bounds the batch");
+	sw_outbox_items_free(it, n);
+
+	/* ack: deletes up to seq, only for that output */
+	is_int(sw_store_outbox_ack(st, A, upto), SW_OK, "outbox: ack the first two");
+	sw_store_outbox_stats_get(st, A, &sa);
+	sw_store_outbox_stats_get(st, B, &sb);
+	is_int(sa.items, 10, "outbox: A has 10 left");
+	is_int(sb.items, 3, "outbox: B untouched by A's ack");
+	is_int(sw_store_outbox_peek(st, A, 1, 1 << 20, &it, &n), SW_OK, "outbox: peek after ack");
+	ok(n == 1 && !strcmp(it[0].idem_key, "dev:3"), "outbox: the next is dev:3");
+	sw_outbox_items_free(it, n);
+
+	/* cap: oldest records dropped, summaries kept, the drop counted */
+	int64_t dropped = 0;
+	int64_t cap = sa.bytes / 2;
+	is_int(sw_store_outbox_enforce_cap(st, A, cap, &dropped), SW_OK, "outbox: enforce the cap");
+	sw_store_outbox_stats_get(st, A, &sa);
+	ok(dropped > 0 && sa.bytes <= cap, "outbox: %lld records dropped, %lld <= %lld bytes",
+	   (long long)dropped, (long long)sa.bytes, (long long)cap);
+	is_int(sa.dropped, dropped, "outbox: the drop count is persisted");
+	is_int(side_int(db, "SELECT count(*) FROM outbox WHERE kind = 1"), 2,
+	       "outbox: summaries are never dropped");
+	is_int(sw_store_outbox_peek(st, A, 100, 1 << 20, &it, &n), SW_OK, "outbox: peek after the cap");
+	size_t firstrec = 0;
+	while (firstrec < n && it[firstrec].kind != SW_OUTBOX_RECORD)
+		firstrec++;
+	char want[32];
+	snprintf(want, sizeof(want), "dev:%lld", 3 + (long long)dropped);
+	ok(firstrec < n && !strcmp(it[firstrec].idem_key, want),
+	   "outbox: the oldest records went (first left %s)", firstrec < n ? it[firstrec].idem_key : "none");
+	sw_outbox_items_free(it, n);
+	is_int(sw_store_outbox_enforce_cap(st, A, 1, &dropped), SW_OK, "outbox: a cap below the summaries");
+	is_int(side_int(db, "SELECT count(*) FROM outbox WHERE output_id = 'https_json:https://a.example/x'"),
+	       2, "outbox: only the summaries are left");
+
+	/* supersede: a newer summary version replaces the unsent older one */
+	int64_t removed = 0;
+	is_int(sw_store_outbox_supersede(st, A, "rule:dev:", &removed), SW_OK, "outbox: supersede");
+	is_int(removed, 2, "outbox: both pending versions removed");
+	sw_store_outbox_stats_get(st, A, &sa);
+	ok(sa.items == 0 && sa.bytes == 0, "outbox: counters back to zero (%lld, %lld)", (long long)sa.items,
+	   (long long)sa.bytes);
+
+	/* seqs are never reused, even once the table was empty */
+	int64_t before = side_int(db, "SELECT max(seq) FROM outbox");
+	(void)before;
+	sw_store_outbox_put(st, A, SW_OUTBOX_RECORD, "dev:99", "{}", 5);
+	is_int(sw_store_outbox_peek(st, A, 1, 1 << 20, &it, &n), SW_OK, "outbox: peek the new item");
+	ok(n == 1 && it[0].seq > upto + 10, "outbox: a new seq after an empty outbox is still larger (%lld)",
+	   n ? (long long)it[0].seq : -1LL);
+	sw_outbox_items_free(it, n);
+
+	/* summary state */
+	int64_t v = -1;
+	char *js = NULL;
+	is_int(sw_store_summary_state_get(st, "r", "d", &v, &js), SW_OK, "summary state: get of none");
+	ok(v == 0 && js == NULL, "summary state: version 0 when none");
+	is_int(sw_store_summary_state_put(st, "r", "d", 3, "{\"Count\":3}"), SW_OK, "summary state: put");
+	sw_store_summary_state_get(st, "r", "d", &v, &js);
+	ok(v == 3 && js && !strcmp(js, "{\"Count\":3}"), "summary state: read back");
+	free(js);
+
+	/* retain: outputs gone from the configuration lose their outbox */
+	const char *keep[] = { A };
+	is_int(sw_store_outbox_retain(st, keep, 1, &removed), SW_OK, "outbox: retain");
+	is_int(removed, 3, "outbox: B's 3 items removed");
+	sw_store_outbox_stats_get(st, B, &sb);
+	is_int(sb.items, 0, "outbox: B is empty");
+	sw_store_close(st);
+
+	/* persisted across a reopen: what was not acked is still there */
+	if (ok(sw_store_open(db, &st, why, sizeof(why)) == SW_OK, "outbox: reopen (%s)", why)) {
+		sw_store_outbox_stats_get(st, A, &sa);
+		is_int(sa.items, 1, "outbox: unacked items survive a reopen");
+		ok(sa.dropped > 0, "outbox: the drop count survives a reopen");
+		sw_store_close(st);
+	}
+	unlink(db);
+}
+
 int main(int argc, char **argv)
 {
 	const char *parent = argc > 1 ? argv[1] : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -815,6 +976,7 @@ int main(int argc, char **argv)
 	printf("# in %s\n", dir);
 	test_open_perms_wal_ids();
 	test_migrations();
+	test_outbox();
 	test_summary_and_prune();
 	if (getenv("SW_STORE_SKIP_BIG"))
 		skip("SW_STORE_SKIP_BIG set");
