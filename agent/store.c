@@ -10,11 +10,9 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-/* Only the one function below touches the OS directly; a Windows port
- * replaces it (CreateFileW with an owner-only DACL) and keeps the rest. */
 #include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
+
+#include "platform.h"
 
 #define APP_ID 0x53574154 /* PRAGMA application_id: "SWAT" */
 #define BUSY_TIMEOUT_MS 5000
@@ -340,12 +338,14 @@ static sw_err run(sw_store *st, sqlite3_stmt *s, const char *what)
  * see the includes. */
 static sw_err create_private(const char *path, char *why, size_t n)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	/* Created owner-only before SQLite opens it (platform: 0600 / a
+	 * SYSTEM+Administrators DACL), so it is never briefly readable. */
+	FILE *f = sw_plat_fopen_private(path, "ab");
+	if (!f) {
 		snprintf(why, n, "%s: cannot create: %s", path, strerror(errno));
 		return SW_ERR_IO;
 	}
-	close(fd);
+	fclose(f);
 	return SW_OK;
 }
 
