@@ -17,7 +17,8 @@
 #define QUEUE_MAX 4096      /* files waiting for a worker; past it, folders are rescanned */
 #define SETTLE_CLOSED_MS 50 /* a file closed after writing is complete once quiet this long */
 #define CPU_WINDOW_MS 1000  /* CPU budget accounting period */
-#define WALK_BATCH 512      /* files handed from a walk to the loop at a time */
+#define DONE_MAX 256        /* finished scans stored per transaction at most */
+#define FLUSH_MS 20         /* and at least this often */
 
 typedef struct pending {
 	char *path;
@@ -55,6 +56,9 @@ typedef struct agent {
 	char **queue;
 	size_t qhead, qlen;
 	size_t inflight;
+	job *done[DONE_MAX]; /* finished scans waiting for their transaction */
+	size_t ndone;
+	uv_timer_t flush_timer;
 	char **rescan_dirs; /* folders to walk again once the queue drains */
 	size_t nrescan;
 	bool walking;
@@ -256,39 +260,65 @@ static void log_summaries(agent *a, const sw_scan_result *res)
 	}
 }
 
-static void after_work_cb(uv_work_t *req, int status)
+/* Store what the workers finished, many results per transaction: a burst
+ * of small files costs one fsync per batch, not one per file. */
+static void flush_done(agent *a)
 {
-	job *j = req->data;
-	agent *a = j->a;
-	a->inflight--;
-	sw_scan_result *res = &j->res;
-	(void)status;
-	a->scanned++;
-	if (res->status == SW_SCAN_FAILED)
-		sw_log(SW_LOG_DEBUG, "%s: %s", res->path ? res->path : "?", res->why);
-	/* A walk and the file's own event may both have queued it: what the
-	 * cache already holds with this identity is not stored again. */
-	if (res->have_id && sw_pipeline_cached(a->pipe, &res->id))
-		res->status = SW_SCAN_SKIPPED;
-	if (res->status == SW_SCAN_RECORDS || res->status == SW_SCAN_NOT_PE ||
-	    res->status == SW_SCAN_MALFORMED) {
-		char why[512];
-		if (sw_pipeline_apply(a->pipe, res, j->now, why, sizeof(why)) != SW_OK) {
-			sw_log(SW_LOG_ERROR, "%s", why);
-		} else {
-			a->recorded += res->n;
-			emit(a, res);
-			if (res->matched)
-				log_summaries(a, res);
-		}
+	if (!a->ndone)
+		return;
+	sw_scan_result *res[DONE_MAX];
+	for (size_t i = 0; i < a->ndone; i++)
+		res[i] = &a->done[i]->res;
+	char why[512];
+	int64_t now = sw_plat_now_ms();
+	bool ok = sw_pipeline_apply_batch(a->pipe, res, a->ndone, now, true, why, sizeof(why)) == SW_OK;
+	if (!ok) {
+		/* One bad result must not cost the others: store them one by one. */
+		sw_log(SW_LOG_WARN, "batch of %zu not stored (%s); storing one by one", a->ndone, why);
+		for (size_t i = 0; i < a->ndone; i++)
+			if (sw_pipeline_apply_batch(a->pipe, &res[i], 1, now, true, why, sizeof(why)) !=
+			    SW_OK) {
+				sw_log(SW_LOG_ERROR, "%s: %s", res[i]->path ? res[i]->path : "?", why);
+				res[i]->status = SW_SCAN_FAILED;
+			}
 	}
-	sw_scan_result_free(res);
-	free(j);
+	for (size_t i = 0; i < a->ndone; i++) {
+		sw_scan_result *r = res[i];
+		if (r->status == SW_SCAN_RECORDS) {
+			a->recorded += r->n;
+			emit(a, r);
+			if (r->matched)
+				log_summaries(a, r);
+		}
+		sw_scan_result_free(r);
+		free(a->done[i]);
+	}
+	a->ndone = 0;
 	if (a->reload_pending && !a->inflight && !a->stopping) {
 		a->reload_pending = false;
 		reload(a);
 	}
 	dispatch(a);
+}
+
+static void flush_cb(uv_timer_t *t) { flush_done(t->data); }
+
+static void after_work_cb(uv_work_t *req, int status)
+{
+	job *j = req->data;
+	agent *a = j->a;
+	(void)status;
+	a->inflight--;
+	a->scanned++;
+	if (j->res.status == SW_SCAN_FAILED)
+		sw_log(SW_LOG_DEBUG, "%s: %s", j->res.path ? j->res.path : "?", j->res.why);
+	a->done[a->ndone++] = j;
+	/* Keep the workers busy while results wait for their batch. */
+	dispatch(a);
+	if (a->ndone == DONE_MAX || a->stopping || (!a->inflight && !a->qlen))
+		flush_done(a);
+	else if (!uv_is_active((uv_handle_t *)&a->flush_timer))
+		uv_timer_start(&a->flush_timer, flush_cb, FLUSH_MS, 0);
 }
 
 /* Start as many scans as there are threads, unless paused or stopping;
@@ -619,6 +649,9 @@ static void stop_agent(agent *a, const char *why)
 	uv_close((uv_handle_t *)&a->settle_timer, NULL);
 	uv_close((uv_handle_t *)&a->reconcile_timer, NULL);
 	uv_close((uv_handle_t *)&a->cpu_timer, NULL);
+	flush_done(a); /* what finished is stored before the timer goes */
+	uv_timer_stop(&a->flush_timer);
+	uv_close((uv_handle_t *)&a->flush_timer, NULL);
 	uv_close((uv_handle_t *)&a->sig_term, NULL);
 	uv_close((uv_handle_t *)&a->sig_int, NULL);
 	uv_close((uv_handle_t *)&a->sig_hup, NULL);
@@ -768,6 +801,8 @@ int sw_agent_run(const char *config_path, bool config_given)
 	uv_timer_init(a->loop, &a->settle_timer);
 	uv_timer_init(a->loop, &a->reconcile_timer);
 	uv_timer_init(a->loop, &a->cpu_timer);
+	uv_timer_init(a->loop, &a->flush_timer);
+	a->flush_timer.data = a;
 	a->settle_timer.data = a->reconcile_timer.data = a->cpu_timer.data = a;
 	uv_signal_init(a->loop, &a->sig_term);
 	uv_signal_init(a->loop, &a->sig_int);

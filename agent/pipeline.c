@@ -174,10 +174,11 @@ static void result_hash(const sw_scan_result *res, char out[65])
 	out[64] = 0;
 }
 
-sw_err sw_pipeline_apply(sw_pipeline *p, sw_scan_result *res, int64_t now_ms, char *why, size_t n)
+/* Store one result inside the caller's transaction. */
+static sw_err apply_one(sw_pipeline *p, sw_scan_result *res, int64_t now_ms, char *why, size_t n,
+                        bool *hook_failed)
 {
 	size_t nrules = sw_rules_count(p->rules);
-	why[0] = 0;
 	free(res->matched);
 	res->matched = NULL;
 	res->nrules = nrules;
@@ -186,7 +187,7 @@ sw_err sw_pipeline_apply(sw_pipeline *p, sw_scan_result *res, int64_t now_ms, ch
 		if (!res->matched)
 			return SW_ERR_NOMEM;
 	}
-	sw_err e = sw_store_begin(p->st);
+	sw_err e = SW_OK;
 	for (size_t k = 0; !e && k < res->n; k++) {
 		sw_record *r = &res->recs[k];
 		int64_t rowid = 0;
@@ -208,17 +209,50 @@ sw_err sw_pipeline_apply(sw_pipeline *p, sw_scan_result *res, int64_t now_ms, ch
 		e = sw_store_file_state_put(p->st, &fs);
 	}
 	/* forwarding (issue 5): the outbox items, in the same transaction */
-	bool hook_failed = false;
 	if (!e && p->hook && (e = p->hook(p->hook_ud, p->st, res, now_ms, why, n)) != SW_OK)
-		hook_failed = true;
+		*hook_failed = true;
+	return e;
+}
+
+static void unassign(sw_scan_result *res)
+{
+	for (size_t k = 0; k < res->n; k++)
+		res->recs[k].report_id = -1;
+}
+
+sw_err sw_pipeline_apply(sw_pipeline *p, sw_scan_result *res, int64_t now_ms, char *why, size_t n)
+{
+	sw_scan_result *one[1] = { res };
+	return sw_pipeline_apply_batch(p, one, 1, now_ms, false, why, n);
+}
+
+sw_err sw_pipeline_apply_batch(sw_pipeline *p, sw_scan_result **res, size_t nres, int64_t now_ms,
+                               bool skip_cached, char *why, size_t n)
+{
+	why[0] = 0;
+	bool hook_failed = false;
+	sw_err e = sw_store_begin(p->st);
+	for (size_t i = 0; !e && i < nres; i++) {
+		sw_scan_result *r = res[i];
+		bool storable = r->status == SW_SCAN_RECORDS || r->status == SW_SCAN_NOT_PE ||
+		                r->status == SW_SCAN_MALFORMED;
+		/* The transaction sees its own writes: the second of two queued
+		 * copies of one unchanged file is recognised here. */
+		if (storable && skip_cached && r->have_id && sw_pipeline_cached(p, &r->id)) {
+			r->status = SW_SCAN_SKIPPED;
+			storable = false;
+		}
+		if (storable)
+			e = apply_one(p, r, now_ms, why, n, &hook_failed);
+	}
 	if (!e)
 		e = sw_store_commit(p->st);
 	if (e) {
 		if (!hook_failed || !why[0])
 			snprintf(why, n, "store: %s", sw_store_errmsg(p->st));
 		(void)sw_store_rollback(p->st);
-		for (size_t k = 0; k < res->n; k++)
-			res->recs[k].report_id = -1;
+		for (size_t i = 0; i < nres; i++)
+			unassign(res[i]);
 	}
 	return e;
 }

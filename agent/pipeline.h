@@ -66,6 +66,13 @@ bool sw_pipeline_cached(sw_pipeline *p, const sw_file_id *id);
  * On error nothing of res is stored and why says what failed. */
 sw_err sw_pipeline_apply(sw_pipeline *p, sw_scan_result *res, int64_t now_ms, char *why, size_t n);
 
+/* Store several results in one transaction (one fsync for a burst). With
+ * skip_cached, a result whose file identity the cache already holds
+ * (including from earlier results of this batch) becomes SW_SCAN_SKIPPED
+ * and is not stored again. All or nothing: on error none is stored. */
+sw_err sw_pipeline_apply_batch(sw_pipeline *p, sw_scan_result **res, size_t nres, int64_t now_ms,
+                               bool skip_cached, char *why, size_t n);
+
 /* forwarding (issue 5): called inside sw_pipeline_apply's transaction,
  * after the records, matches and file state are stored and before the
  * commit, to write the scan's outbox items (agent/forward.c). An error
