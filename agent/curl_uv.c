@@ -38,6 +38,7 @@ struct sw_http_req {
 	size_t resp_len, resp_cap, max_resp;
 	int retry_after_s;
 	char errbuf[CURL_ERROR_SIZE];
+	char why[CURL_ERROR_SIZE + 160];
 	sw_http_done_fn done;
 	void *ud;
 	sw_http_req *next, **pprev;
@@ -127,6 +128,23 @@ static void finish(sw_http_req *r, CURLcode cc, bool cancelled)
 		size_t n = strlen(r->errbuf);
 		while (n && (r->errbuf[n - 1] == '\n' || r->errbuf[n - 1] == '\r'))
 			r->errbuf[--n] = 0;
+		/* The TLS handshake ended on our side but the collector closed the
+		 * connection before any answer: with TLS 1.3 that is how a server
+		 * refuses our client certificate (or the lack of one). libcurl's
+		 * own text is then whatever failed first (getpeername, a broken
+		 * pipe, poll), so say what it most likely means. */
+		curl_off_t app = 0;
+		long code = 0;
+		curl_easy_getinfo(r->easy, CURLINFO_APPCONNECT_TIME_T, &app);
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+		if (!resp.tls_verify_failed && app > 0 && code == 0 &&
+		    (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR)) {
+			snprintf(r->why, sizeof(r->why),
+			         "the collector closed the connection right after the TLS handshake "
+			         "(does it require or accept our client certificate?): %s",
+			         r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+			resp.why = r->why;
+		}
 	} else {
 		long code = 0;
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);

@@ -36,7 +36,8 @@ typedef struct fout {
 	int open_handles;
 	bool inflight, backing_off;
 	int failures;
-	size_t split; /* isolating a permanently refused item: batch size */
+	size_t split;           /* isolating a permanently refused item: batch size */
+	int64_t last_accept_ms; /* when the collector last accepted a batch */
 	size_t max_items, max_bytes;
 	sw_outbox_item *batch;
 	sw_item *items;
@@ -172,6 +173,7 @@ static void on_sent(void *ud, sw_err e, int retry_after_s, int permanent, const 
 		fo->failures = 0;
 		fo->last_why[0] = 0;
 		fo->delivered += n;
+		fo->last_accept_ms = sw_plat_now_ms();
 		if (fo->split && n <= fo->split)
 			fo->split = 0;
 		sw_log(SW_LOG_DEBUG, "output %s: %zu items delivered (up to seq %lld)", fo->cfg->id, n,
@@ -179,6 +181,16 @@ static void on_sent(void *ud, sw_err e, int retry_after_s, int permanent, const 
 		free_batch(fo);
 		arm_timer(fo, SW_FORWARD_GAP_MS);
 		return;
+	}
+	/* A lone refused item is dropped only when the collector accepted
+	 * other batches lately (the last 10 minutes): a collector that refuses
+	 * everything (a wrong path, a proxy's 400) is an outage, not bad data,
+	 * and a summary is never dropped. */
+	bool seen_good = fo->last_accept_ms && sw_plat_now_ms() - fo->last_accept_ms < 10 * 60 * 1000;
+	if (permanent && n == 1 && (fo->batch[0].kind == SW_OUTBOX_SUMMARY || !seen_good)) {
+		fo->split = 0;
+		permanent = 0;
+		why = why && *why ? why : "every item refused";
 	}
 	if (permanent) {
 		if (n > 1) {

@@ -17,7 +17,9 @@ fresh token, everything else 204). An action is a status code; 'drop'
 
 The server can be stopped and started again on the same port (collector
 down for a while), and counts handshakes that failed (a client that does
-not trust the certificate).
+not trust the certificate, or, with client_ca, a client that has no
+certificate signed by it: mutual TLS). With client_ca every request
+record carries the client certificate's subject ('peer').
 """
 import gzip
 import http.server
@@ -55,6 +57,38 @@ def make_pki(d, name='test'):
     return ca, crt, key
 
 
+def make_client_cert(d, ca_name='test', name='client', cn='signwatch agent', self_signed=False):
+    """A client certificate (extendedKeyUsage clientAuth) and its RSA key in
+    d, signed by the CA make_pki(d, ca_name) made, or self-signed; returns
+    (cert.pem, key.pem)."""
+    os.makedirs(d, exist_ok=True)
+    key, csr, crt = (os.path.join(d, name + s) for s in ('.key', '.csr', '.pem'))
+    if self_signed:
+        run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt,
+             '-days', '2', '-subj', '/CN=' + cn], d)
+        return crt, key
+    ca_key, ca = os.path.join(d, ca_name + '-ca.key'), os.path.join(d, ca_name + '-ca.pem')
+    ext = os.path.join(d, name + '-ext.cnf')
+    with open(ext, 'w') as f:
+        f.write('basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n')
+    run(['openssl', 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=' + cn], d)
+    run(['openssl', 'x509', '-req', '-in', csr, '-CA', ca, '-CAkey', ca_key, '-CAcreateserial',
+         '-out', crt, '-days', '2', '-extfile', ext], d)
+    return crt, key
+
+
+def spki_pin(cert):
+    """base64 SHA-256 of cert's SubjectPublicKeyInfo (pin_sha256), as
+    docs/CONFIG.md says to make it."""
+    pub = subprocess.run(['openssl', 'x509', '-in', cert, '-pubkey', '-noout'], check=True,
+                         capture_output=True).stdout
+    der = subprocess.run(['openssl', 'pkey', '-pubin', '-outform', 'der'], input=pub, check=True,
+                         capture_output=True).stdout
+    import base64
+    import hashlib
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
 def free_port():
     s = socket.socket()
     s.bind(('127.0.0.1', 0))
@@ -64,8 +98,9 @@ def free_port():
 
 
 class Collector:
-    def __init__(self, cert, key, port=None):
+    def __init__(self, cert, key, port=None, client_ca=None):
         self.cert, self.key = cert, key
+        self.client_ca = client_ca
         self.port = port or free_port()
         self.lock = threading.Lock()
         self.requests = []
@@ -74,6 +109,7 @@ class Collector:
         self.tokens = []          # tokens handed out, in order
         self.valid_tokens = set()
         self.handshake_failures = 0
+        self.handshake_errors = []  # why each failed handshake failed (ssl's text)
         self.active = 0
         self.max_active = {}      # path -> most requests in flight at once
         self.httpd = None
@@ -111,6 +147,9 @@ class Collector:
     def start(self):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert, self.key)
+        if self.client_ca:  # mutual TLS: a client certificate signed by client_ca is required
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(self.client_ca)
         collector = self
 
         class Server(http.server.ThreadingHTTPServer):
@@ -121,9 +160,10 @@ class Collector:
                 # the handshake in the request's thread, not in accept()
                 try:
                     tls = ctx.wrap_socket(request, server_side=True)
-                except (ssl.SSLError, OSError):
+                except (ssl.SSLError, OSError) as e:
                     with collector.lock:
                         collector.handshake_failures += 1
+                        collector.handshake_errors.append(str(e))
                     return
                 self.RequestHandlerClass(tls, client_address, self)
 
@@ -178,6 +218,9 @@ def make_handler(c):
             rec = {'method': self.command, 'path': u.path, 'query': urllib.parse.parse_qs(u.query),
                    'rawquery': u.query, 'headers': {k.lower(): v for k, v in self.headers.items()},
                    'raw_len': len(raw), 'body': body, 't': time.monotonic(), 'status': None}
+            if c.client_ca:
+                pc = self.connection.getpeercert() or {}
+                rec['peer'] = dict(x[0] for x in pc.get('subject', ()))
             with c.lock:
                 c.requests.append(rec)
                 c.active += 1

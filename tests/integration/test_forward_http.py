@@ -44,7 +44,13 @@ DEFENDER_COLUMNS = ['Timestamp', 'DeviceId', 'DeviceName', 'SHA1', 'IsSigned', '
 t = Tap()
 TMP = tempfile.mkdtemp(prefix='sw-fwd-', dir='/tmp')
 CA, CERT, KEY = hc.make_pki(os.path.join(TMP, 'pki'), 'good')
-WRONG_CA, _, _ = hc.make_pki(os.path.join(TMP, 'pki-wrong'), 'wrong')
+WRONG_CA, WRONG_CERT, _ = hc.make_pki(os.path.join(TMP, 'pki-wrong'), 'wrong')
+# mutual TLS: a client certificate signed by the test CA, and one signed by the other CA
+CLIENT_CERT, CLIENT_KEY = hc.make_client_cert(os.path.join(TMP, 'pki'), 'good', 'agent', 'signwatch agent')
+ROGUE_CERT, ROGUE_KEY = hc.make_client_cert(os.path.join(TMP, 'pki-wrong'), 'wrong', 'rogue', 'rogue agent')
+# the Logs Ingestion certificate credential (Entra ID takes any RSA certificate: self-signed)
+APP_CERT, APP_KEY = hc.make_client_cert(os.path.join(TMP, 'pki-app'), name='app', cn='signwatch-ingest',
+                                        self_signed=True)
 
 
 def wait_for(fn, timeout, step=0.05):
@@ -132,6 +138,19 @@ class Agent:
             rc = 'timeout'
         self.logf.close()
         return rc
+
+    def noutbox(self, kind=None):
+        """Rows in the outbox (kind 0: records, 1: summaries; None: all)."""
+        try:
+            con = sqlite3.connect('file:%s?mode=ro' % self.store, uri=True, timeout=5)
+            try:
+                if kind is None:
+                    return con.execute('SELECT count(*) FROM outbox').fetchone()[0]
+                return con.execute('SELECT count(*) FROM outbox WHERE kind = ?', (kind,)).fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return -1
 
     def nrecords(self):
         try:
@@ -504,8 +523,258 @@ def outbox_cap():
         c.stop()
 
 
+def log_lines(a, *words):
+    return [ln for ln in a.log().splitlines() if all(w in ln for w in words)]
+
+
+def permanent_400():
+    """A permanent 4xx (400 for one item): that item is dropped with an error line naming its key, the others delivered."""
+    BAD = 'f003.exe'
+
+    def refuse_bad(c, rec):
+        try:
+            its = items_of(rec)
+        except ValueError:
+            its = []
+        if any(i.get('FileName') == BAD for i in its):
+            return 400, {'Content-Type': 'application/json'}, b'{"error":"field SHA1 is invalid"}'
+        return 200, {}, b''
+    c = new_collector()
+    c.default(JSON_PATH, refuse_bad)
+    a = Agent('json-400', [json_output(c, send_records='all')])
+    for i in range(7):  # present before the start: one first batch holds all of them
+        put(os.path.join(a.root, 'f%03d.exe' % i), MMSOFT)
+    a.start()
+    try:
+        def good_keys():
+            return {r['IdempotencyKey'] for r in records(delivered(c, JSON_PATH)) if r.get('FileName') != BAD}
+        ok = wait_for(lambda: len(good_keys()) >= 6 and log_lines(a, 'refused permanently'), 30)
+        t.ok(ok, '400: the 6 good records arrive and a permanent refusal is logged', a.log()[-2500:])
+        refused = [r for r in c.got(JSON_PATH) if r['status'] == 400]
+        bad_keys = {i['IdempotencyKey'] for r in refused for i in items_of(r) if i.get('FileName') == BAD}
+        t.eq(len(bad_keys), 1, '400: the collector refused requests holding the one bad item')
+        key = next(iter(bad_keys), '?')
+        lines = log_lines(a, 'refused permanently')
+        t.ok(len(lines) == 1 and ('item %s refused permanently' % key) in lines[0] and 'dropped' in lines[0],
+             '400: one error line names the dropped item\'s idempotency key (%s)' % key, lines)
+        t.ok(lines and 'ERROR' in lines[0].upper() and 'HTTP 400' in lines[0], '400: it is an error and says HTTP 400',
+             lines[:1])
+        t.ok(refused and len(items_of(refused[-1])) == 1, '400: the batch was split until the bad item was alone',
+             [len(items_of(r)) for r in c.got(JSON_PATH)])
+        acc = delivered(c, JSON_PATH)
+        t.ok(not any(i.get('FileName') == BAD for i in acc), '400: the bad item was never accepted')
+        t.ok(len(good_keys()) == 6 and all(r['ReportId'] for r in records(acc)),
+             '400: every other record was delivered (%d)' % len(good_keys()))
+        t.ok(wait_for(lambda: summaries(delivered(c, JSON_PATH)), 5), '400: the summary was delivered')
+        n_bad = len(refused)
+        time.sleep(1.0)
+        t.eq(len([r for r in c.got(JSON_PATH) if r['status'] == 400]), n_bad,
+             '400: the dropped item is not sent again')
+        t.ok(wait_for(lambda: a.noutbox() == 0, 5), '400: the outbox is empty (nothing stuck behind it)',
+             a.noutbox())
+    finally:
+        stop_ok(a, '400')
+        c.stop()
+
+
+def pin_mismatch():
+    """pin_sha256 that does not match the server's key: nothing sent, a clear log line."""
+    c = new_collector()
+    a = Agent('json-pin-bad', [json_output(c, pin_sha256='"%s"' % hc.spki_pin(WRONG_CERT))]).start()
+    try:
+        drop(a, 2)
+        t.ok(wait_for(lambda: a.nrecords() >= 2, 15), 'pin mismatch: 2 records stored')
+        ok = wait_for(lambda: log_lines(a, 'send failed'), 15)
+        lines = log_lines(a, 'send failed')
+        t.ok(ok, 'pin mismatch: the failure is logged', a.log()[-1500:])
+        t.ok(lines and 'pinned public key' in lines[0] and 'TLS' in lines[0],
+             'pin mismatch: the line says the public key does not match the pin', lines[:1])
+        time.sleep(2.5)  # a few retries (max_backoff_s 2)
+        t.eq(len(c.got()), 0, 'pin mismatch: no HTTP request reached the server')
+        t.ok(a.noutbox(0) >= 2, 'pin mismatch: the records are kept in the outbox', a.noutbox(0))
+        t.ok(len(log_lines(a, 'send failed')) == 1, 'pin mismatch: logged once per outage, not per attempt',
+             log_lines(a, 'send failed'))
+    finally:
+        stop_ok(a, 'pin mismatch')
+        c.stop()
+
+
+def pin_match():
+    """pin_sha256 matching the server's key (bare and sha256// forms): delivered."""
+    c = new_collector()
+    pin = hc.spki_pin(CERT)
+    a = Agent('json-pin-ok', [json_output(c, pin_sha256='"%s"' % pin, send_records='all'),
+                              json_output(c, url=c.base + JSON_PATH + '2', pin_sha256='"sha256//%s"' % pin,
+                                          send_records='all')]).start()
+    try:
+        drop(a, 2)
+        ok = wait_for(lambda: len(records(delivered(c, JSON_PATH))) >= 2 and
+                      len(records(delivered(c, JSON_PATH + '2'))) >= 2, 20)
+        t.ok(ok, 'pin match: both outputs delivered the 2 records', a.log()[-1500:])
+        t.ok(not log_lines(a, 'send failed'), 'pin match: no send failure', log_lines(a, 'send failed'))
+    finally:
+        stop_ok(a, 'pin match')
+        c.stop()
+
+
+def mutual_tls():
+    """https_json with mutual TLS: the right client certificate is accepted; none, or a foreign one, is not."""
+    cs = {k: hc.Collector(CERT, KEY, client_ca=CA).start() for k in ('good', 'none', 'rogue')}
+    cfg = {'good': {'client_certificate': '"%s"' % CLIENT_CERT, 'client_key': '"%s"' % CLIENT_KEY},
+           'none': {},
+           'rogue': {'client_certificate': '"%s"' % ROGUE_CERT, 'client_key': '"%s"' % ROGUE_KEY}}
+    ag = {}
+    try:
+        for k, c in cs.items():  # three agents at once: the scenario takes as long as one
+            o = json_output(c, **cfg[k])
+            del o['bearer_token_env']
+            ag[k] = Agent('json-mtls-' + k, [o]).start()
+            drop(ag[k], 2)
+        good, none, rogue = cs['good'], cs['none'], cs['rogue']
+        ok = wait_for(lambda: len(records(delivered(good, JSON_PATH))) >= 2, 20)
+        t.ok(ok, 'mTLS: with the client certificate signed by the test CA, the records arrive',
+             ag['good'].log()[-1500:])
+        peers = {r.get('peer', {}).get('commonName') for r in good.got(JSON_PATH)}
+        t.eq(peers, {'signwatch agent'}, 'mTLS: the server saw the agent\'s client certificate')
+        t.eq(good.handshake_failures, 0, 'mTLS: no failed handshake with the right certificate')
+        for k in ('none', 'rogue'):
+            c, a = cs[k], ag[k]
+            what = 'without a client certificate' if k == 'none' else 'with a certificate of another CA'
+            t.ok(wait_for(lambda: a.nrecords() >= 2 and log_lines(a, 'send failed'), 15),
+                 'mTLS %s: the failure is logged' % what, a.log()[-1500:])
+            time.sleep(0.5)
+            t.eq(delivered(c, JSON_PATH), [], 'mTLS %s: nothing accepted' % what)
+            t.ok(c.handshake_failures >= 1, 'mTLS %s: the server refused the handshake' % what,
+                 c.handshake_errors[:2])
+            # every failed attempt (the warn line and the debug ones after it): libcurl's own text
+            # varies with timing (the TLS 1.3 alert, or a broken pipe, getpeername, poll)
+            lines = log_lines(a, 'send failed') + log_lines(a, 'attempt', 'failed')
+            t.ok(lines and all('certificate' in ln.lower() for ln in lines),
+                 'mTLS %s: every failure line says it is about the client certificate' % what,
+                 [ln for ln in lines if 'certificate' not in ln.lower()][:3])
+            t.ok(a.noutbox(0) >= 2, 'mTLS %s: the records are kept in the outbox' % what, a.noutbox(0))
+    finally:
+        for k, a in ag.items():
+            stop_ok(a, 'mTLS ' + k)
+        for c in cs.values():
+            c.stop()
+
+
+def b64url_decode(s):
+    import base64
+    return base64.urlsafe_b64decode(s + '=' * (-len(s) % 4))
+
+
+def openssl_verify(pub, data, sig, d):
+    with open(os.path.join(d, 'data.txt'), 'wb') as f:
+        f.write(data)
+    with open(os.path.join(d, 'sig.bin'), 'wb') as f:
+        f.write(sig)
+    r = subprocess.run(['openssl', 'dgst', '-sha256', '-verify', pub, '-signature', os.path.join(d, 'sig.bin'),
+                        os.path.join(d, 'data.txt')], capture_output=True, text=True)
+    return r.returncode == 0 and 'Verified OK' in r.stdout, (r.stdout + r.stderr).strip()
+
+
+def li_certificate():
+    """logs_ingestion with a certificate credential: an RS256 client assertion (x5t, aud, iss, sub, exp) that verifies."""
+    import base64
+    import hashlib
+    import urllib.parse
+    import uuid
+    d = os.path.join(TMP, 'jwt')
+    os.makedirs(d, exist_ok=True)
+    pub = os.path.join(d, 'pub.pem')
+    with open(pub, 'wb') as f:
+        f.write(subprocess.run(['openssl', 'x509', '-in', APP_CERT, '-pubkey', '-noout'], check=True,
+                               capture_output=True).stdout)
+    der = subprocess.run(['openssl', 'x509', '-in', APP_CERT, '-outform', 'der'], check=True,
+                         capture_output=True).stdout
+    want_x5t = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b'=').decode()
+    access_tokens = []
+
+    def token(c, rec):
+        tok = 'AT-%s' % uuid.uuid4().hex
+        with c.lock:
+            access_tokens.append(tok)
+            c.valid_tokens.add(tok)
+        return 200, {'Content-Type': 'application/json'}, json.dumps(
+            {'token_type': 'Bearer', 'expires_in': 3599, 'access_token': tok}).encode()
+    c = new_collector()
+    c.default(TOKEN_PATH, token)
+    o = li_output(c, client_certificate='"%s"' % APP_CERT, client_key='"%s"' % APP_KEY)
+    del o['client_secret_env']
+    a = Agent('li-cert', [o]).start()
+    try:
+        drop(a, 2)
+        ok = wait_for(lambda: len(records(delivered(c, LI_PATH))) >= 2, 20)
+        t.ok(ok, 'li cert: the records arrive with a certificate credential', a.log()[-2000:])
+        toks = c.got(TOKEN_PATH)
+        t.ok(toks, 'li cert: a token was requested')
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(toks[0]['body'].decode()).items()} if toks else {}
+        t.eq(form.get('grant_type'), 'client_credentials', 'li cert: grant_type=client_credentials')
+        t.eq(form.get('client_id'), CLIENT, 'li cert: client_id')
+        t.eq(form.get('scope'), 'https://monitor.azure.com//.default', 'li cert: scope')
+        t.eq(form.get('client_assertion_type'), 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+             'li cert: client_assertion_type is jwt-bearer')
+        t.ok('client_secret' not in form, 'li cert: no client_secret in the request', sorted(form))
+        jwt = form.get('client_assertion', '')
+        parts = jwt.split('.')
+        t.eq(len(parts), 3, 'li cert: client_assertion is a JWS compact serialisation (3 parts)')
+
+        def check_jwt(parts, tag):
+            hdr = json.loads(b64url_decode(parts[0]))
+            pl = json.loads(b64url_decode(parts[1]))
+            now = time.time()
+            t.eq(hdr.get('alg'), 'RS256', '%s: header alg RS256' % tag)
+            t.eq(hdr.get('x5t'), want_x5t, '%s: header x5t = base64url(SHA-1 of the certificate DER)' % tag)
+            t.ok(all('=' not in p and '+' not in p and '/' not in p for p in parts),
+                 '%s: base64url without padding' % tag, parts)
+            t.eq(pl.get('aud'), c.base + TOKEN_PATH, '%s: aud = the token URL' % tag)
+            t.ok(pl.get('iss') == CLIENT and pl.get('sub') == CLIENT, '%s: iss = sub = client_id' % tag, pl)
+            t.ok(isinstance(pl.get('exp'), int) and isinstance(pl.get('nbf'), int) and pl['exp'] > pl['nbf'],
+                 '%s: exp > nbf' % tag, pl)
+            t.ok(pl.get('nbf', 1e12) <= now + 5 and pl.get('exp', 0) > now and pl['exp'] - now <= 3600,
+                 '%s: valid now, for at most an hour (nbf %s exp %s now %d)' % (tag, pl.get('nbf'),
+                                                                                  pl.get('exp'), now))
+            t.ok(pl.get('jti'), '%s: a jti' % tag, pl)
+            sig = b64url_decode(parts[2])
+            t.eq(len(sig), 256, '%s: the signature is one RSA-2048 block' % tag)
+            good, out = openssl_verify(pub, ('%s.%s' % (parts[0], parts[1])).encode(), sig, d)
+            t.ok(good, '%s: the RS256 signature verifies with the certificate\'s public key (openssl dgst)' % tag,
+                 out)
+            bad, _ = openssl_verify(pub, ('%s.%sx' % (parts[0], parts[1])).encode(), sig, d)
+            t.ok(not bad, '%s: (control) a changed payload does not verify' % tag)
+            return pl
+        pl1 = check_jwt(parts, 'li cert') if len(parts) == 3 else {}
+        posts = [r for r in c.got(LI_PATH) if r['status'] == 204]
+        t.ok(posts and posts[0]['headers'].get('authorization') == 'Bearer ' + access_tokens[0],
+             'li cert: the ingestion call carries the token got with the assertion')
+        # a 401 makes the agent ask again: a fresh assertion (new jti), still valid
+        c.invalidate_tokens()
+        drop(a, 1, prefix='g')
+        ok = wait_for(lambda: len(records(delivered(c, LI_PATH))) >= 3 and len(c.got(TOKEN_PATH)) >= 2, 20)
+        t.ok(ok, 'li cert: after a 401 a new token is got and the record delivered', a.log()[-1500:])
+        if len(c.got(TOKEN_PATH)) >= 2:
+            f2 = {k: v[0] for k, v in urllib.parse.parse_qs(c.got(TOKEN_PATH)[1]['body'].decode()).items()}
+            p2 = f2.get('client_assertion', '').split('.')
+            pl2 = check_jwt(p2, 'li cert refresh') if len(p2) == 3 else {}
+            t.ok(pl2.get('jti') and pl2.get('jti') != pl1.get('jti'), 'li cert: the new assertion has a new jti')
+        log = a.log()
+        key_body = [ln for ln in open(APP_KEY).read().splitlines() if ln and not ln.startswith('-----')]
+        t.ok(not any(tok in log for tok in access_tokens), 'li cert: the access token never appears in the log')
+        t.ok(parts[-1] not in log and parts[0] + '.' not in log, 'li cert: the assertion never appears in the log')
+        t.ok(not any(ln in log for ln in key_body), 'li cert: no line of the private key appears in the log')
+    finally:
+        stop_ok(a, 'li cert')
+        c.stop()
+
+
 for s in (logs_ingestion_shape, https_json_shape, token_refresh_401, retry_after_429, retry_500, slow_answer,
-          dropped_connection, collector_down, sigkill_mid_batch, wrong_ca, outbox_cap):
+          dropped_connection, collector_down, sigkill_mid_batch, wrong_ca, outbox_cap, permanent_400,
+          pin_mismatch, pin_match, mutual_tls, li_certificate):
+    # SW_ONLY=name,name runs a subset (while working on a scenario)
+    if os.environ.get('SW_ONLY') and s.__name__ not in os.environ['SW_ONLY'].split(','):
+        continue
     scenario(s)
 if not t.failed:
     shutil.rmtree(TMP, ignore_errors=True)
