@@ -609,7 +609,11 @@ static void conn_close(conn *c, bool graceful)
 }
 
 /* The connection failed: close it, and fail the batch in flight. */
-static void conn_fail(sw_output *o, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+conn_fail(sw_output *o, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;

@@ -303,7 +303,11 @@ struct sw_store {
 	char err[512];
 };
 
-static void set_err(sw_store *st, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+set_err(sw_store *st, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -785,7 +789,11 @@ typedef struct sbuf {
 	bool oom;
 } sbuf;
 
-static void sb_add(sbuf *b, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+sb_add(sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	if (b->oom)

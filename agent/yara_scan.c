@@ -50,7 +50,11 @@ static size_t bounded_len(const char *s, size_t max)
 }
 
 /* Append one line to why (separated by '\n' from what is there). */
-static void why_add(char *why, size_t n, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+why_add(char *why, size_t n, const char *fmt, ...)
 {
 	if (!why || n == 0)
 		return;
