@@ -244,42 +244,46 @@ char *sw_utf8_sanitize(const char *in, size_t len)
 	size_t o = 0, i = 0;
 	while (i < len) {
 		uint8_t c = s[i];
-		size_t n = 0;
-		uint32_t cp = 0;
 		if (c >= 0x01 && c < 0x80) {
 			out[o++] = (char)c;
 			i++;
 			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
+		}
+		/* Expected length, and the range of the second byte that rules
+		 * out overlongs, surrogates and values past U+10FFFF. */
+		size_t n = 0;
+		uint8_t lo = 0x80, hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf)
 			n = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
+		else if (c >= 0xe0 && c <= 0xef)
 			n = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
+		else if (c >= 0xf0 && c <= 0xf4)
 			n = 4;
-			cp = c & 0x07;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		else if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+		size_t k = 1;
+		while (n && k < n && i + k < len) {
+			uint8_t b = s[i + k];
+			if (k == 1 ? (b < lo || b > hi) : (b & 0xc0) != 0x80)
+				break;
+			k++;
 		}
-		bool ok = n && i + n <= len;
-		for (size_t k = 1; ok && k < n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				ok = false;
-			else
-				cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		/* Reject overlongs, surrogates and values past U+10FFFF. */
-		if (ok && ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		           (n == 4 && (cp < 0x10000 || cp > 0x10ffff))))
-			ok = false;
-		if (ok) {
+		if (n && k == n) {
 			memcpy(out + o, s + i, n);
 			o += n;
-			i += n;
 		} else {
+			/* One U+FFFD per maximal ill-formed subpart (Unicode's
+			 * recommendation); NUL becomes one too. */
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
-			i++;
 		}
+		i += n && k == n ? n : k;
 	}
 	out[o] = 0;
 	return out;

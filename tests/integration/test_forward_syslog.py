@@ -405,6 +405,127 @@ def json_objs(items):
     return {key_of(o): o for o in items if isinstance(o, dict)}
 
 
+# ---- the agent with hostile signer names --------------------------------------
+
+# tests/fixtures/make-hostile.sh: each leaf's CN as the certificate holds it
+# (hostile-4.exe's CN is a BIT STRING of raw bytes, invalid UTF-8 included).
+HOSTILE_FIXTURES = {
+    'hostile-1.exe': b'Evil "Quoted" Corp] [signwatch@32473 Signer="forged"] C:\\Back\\slash \\" \\] \\\\',
+    'hostile-2.exe': b'Line1\nLine2\r\n<13>1 2024-01-01T00:00:00Z forged signwatch - - - injected'
+                     b' \x01\x07\t\x1b[31mred\x1b[0m\x7f\xc2\x85end',
+    'hostile-3.exe': 'Right-to-left \u202eexe.gpj\u202c \u2066iso\u2069 \u200fmark \u061c line\u2028sep\u2029para end'
+                     .encode(),
+    'hostile-4.exe': 'Bad \u202eexe.gpj '.encode() +
+                     b'ff-fe \xff\xfe trunc \xe2\x80 sur \xed\xa0\x80 big \xf4\x90\x80\x80 over \xc0\xaf end',
+}
+# What must be on the wire (bytes of the rsyslog line) in the SD Signer value,
+# per docs/FORWARDING.md: \" \\ \] for the RFC's three, controls as \xNN and
+# bidi as \u{XXXX} with the backslash itself escaped, invalid UTF-8 as U+FFFD.
+HOSTILE_WIRE = {
+    'hostile-1.exe': [b'Signer="Evil \\"Quoted\\" Corp\\] [signwatch@32473 Signer=\\"forged\\"\\] C:\\\\Back\\\\slash '
+                      b'\\\\\\" \\\\\\] \\\\\\\\"'],
+    'hostile-2.exe': [b'Signer="Line1\\\\x0ALine2\\\\x0D\\\\x0A<13>1 2024-01-01T00:00:00Z forged signwatch - - - injected'
+                      b' \\\\x01\\\\x07\\\\x09\\\\x1B[31mred\\\\x1B[0m\\\\x7F\\\\x85end"'],
+    'hostile-3.exe': [b'Signer="Right-to-left \\\\u{202E}exe.gpj\\\\u{202C} \\\\u{2066}iso\\\\u{2069} \\\\u{200F}mark '
+                      b'\\\\u{061C} line\\\\u{2028}sep\\\\u{2029}para end"'],
+    'hostile-4.exe': [b'Signer="Bad \\\\u{202E}exe.gpj ff-fe \xef\xbf\xbd\xef\xbf\xbd trunc \xef\xbf\xbd',
+                      b' sur \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd big \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd'
+                      b' over \xef\xbf\xbd\xef\xbf\xbd end"'],
+}
+# Raw bytes that must not appear between the frame's start and the MSG's BOM:
+# C0 controls and DEL, C1 controls (UTF-8 C2 80..C2 9F) and the bidi/line
+# format characters in UTF-8.
+RAW_BAD_RE = re.compile(rb'[\x00-\x1f\x7f]|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]')
+
+
+def collapse_fffd(s):
+    return re.sub('\ufffd+', '\ufffd', s)
+
+
+def check_agent_hostile(names, lines_out, raw_lines, alog_tail):
+    """Each hostile fixture: once, RFC 5424, nothing raw outside the JSON,
+    SD Signer escaped as documented, JSON Signer == `signwatch inspect`'s."""
+    insp = {}
+    for n in names:
+        p = subprocess.run([SW, 'inspect', '--json', os.path.join(FIX, n)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        insp[n] = json.loads(p.stdout)
+    # The fixtures really carry the names (independent of the agent): exact
+    # for valid UTF-8; for invalid bytes the text between them is intact and
+    # each ill-formed run is U+FFFD.
+    problems = []
+    for n in names:
+        want = HOSTILE_FIXTURES[n].decode('utf-8', 'replace')
+        got = insp[n].get('Signer')
+        if not isinstance(got, str) or collapse_fffd(got) != collapse_fffd(want):
+            problems.append('%s: inspect Signer %r, the certificate says %r' % (n, got, want))
+        elif got != want:
+            t.comment('%s: inspect has %d U+FFFD where Python\'s maximal-subpart decoding has %d'
+                      % (n, got.count('\ufffd'), want.count('\ufffd')))
+        if insp[n].get('DigestMatches') is not True:
+            problems.append('%s: inspect DigestMatches %r' % (n, insp[n].get('DigestMatches')))
+    t.ok(not problems, 'hostile fixtures: `signwatch inspect --json` reports the certificates\' CN as Signer',
+         '\n'.join(problems))
+
+    parsed = []
+    for ln in lines_out:
+        try:
+            parsed.append((ln, parse_5424(ln)))
+        except ParseError:
+            pass
+    by_file = {n: [] for n in names}
+    for ln, m in parsed:
+        if m['msgid'] != 'record':
+            continue
+        try:
+            o = json.loads(m['msg'][3:].decode('ascii'))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if o.get('FileName') in by_file:
+            by_file[o['FileName']].append((ln, m, o))
+    t.eq({n: len(v) for n, v in by_file.items()}, {n: 1 for n in names},
+         'agent: each hostile-signer record arrived exactly once')
+    # rsyslog writes one line per message it received: a raw LF or CR in a
+    # frame would have made a line that does not parse (checked above) or a
+    # forged message; rsyslog's EscapeControlCharactersOnReceive would show a
+    # control byte as #ooo.
+    keys = []
+    for ln, m in parsed:
+        sd = dict(m['sd'][0][1]) if m['sd'] else {}
+        keys.append(sd.get('IdempotencyKey'))
+    t.ok(len(parsed) == len(lines_out) and None not in keys and len(set(keys)) == len(keys)
+         and all(m['app'] == 'signwatch' and m['msgid'] in ('record', 'summary') for _, m in parsed),
+         'agent: one line per item, every one the agent\'s own (no forged or split message)',
+         repr([ln[:160] for ln in lines_out])[:2000])
+    t.eq(raw_lines, lines_out, 'agent: rsyslog re-emits each raw message unchanged')
+    problems = []
+    for n in names:
+        for ln, m, o in by_file[n][:1]:
+            bom = ln.find(BOM)
+            head, js = (ln[:bom], ln[bom + 3:]) if bom >= 0 else (ln, b'')
+            hit = RAW_BAD_RE.search(head)
+            if hit:
+                problems.append('%s: raw %r in the header/SD at %d' % (n, hit.group(), hit.start()))
+            if re.search(rb'#[0-3][0-7][0-7]', head):  # (in the JSON, the equality below would catch it)
+                problems.append('%s: rsyslog escaped a control character it received: %r' % (n, head[:300]))
+            if bom < 0 or any(c < 0x20 or c > 0x7e for c in js):
+                problems.append('%s: MSG is not BOM + printable ASCII JSON' % n)
+            for w in HOSTILE_WIRE[n]:
+                if w not in head:
+                    problems.append('%s: %r not in the SD on the wire: %r' % (n, w, head[:600]))
+            sd = dict(m['sd'][0][1])
+            want = insp[n]['Signer']
+            if sd.get('Signer') != sd_expected(want):
+                problems.append('%s: SD Signer %r != %r' % (n, sd.get('Signer'), sd_expected(want)))
+            for k in ('Signer', 'SignerDN', 'Issuer', 'SHA256', 'CertificateSerialNumber', 'FileName'):
+                if o.get(k) != insp[n].get(k):
+                    problems.append('%s: JSON %s %r != inspect %r' % (n, k, o.get(k), insp[n].get(k)))
+            if sd.get('SHA256') != insp[n]['SHA256'] or sd.get('FileName') != n:
+                problems.append('%s: SD SHA256/FileName %r %r' % (n, sd.get('SHA256'), sd.get('FileName')))
+    t.ok(not problems, 'agent: hostile signer names escaped in STRUCTURED-DATA as documented, nothing raw '
+         'outside the JSON, and the JSON Signer intact (== signwatch inspect)', '\n'.join(problems[:12]) or alog_tail)
+
+
 try:
     # 1. Records and summaries, hostile signer names included, several batches
     # on one connection.
@@ -514,7 +635,13 @@ try:
          'only the record sent with the client certificate arrived')
     rs.stop()
 
-    # 7. The agent end to end (skipped while the build does not forward yet).
+    # 7. The agent end to end (skipped while the build does not forward yet):
+    # the Pulseway fixture, then the fixtures signed by leaves with hostile
+    # subject names (tests/fixtures/make-hostile.sh), dropped into the
+    # watched root of a real `signwatch run`.
+    hostile = [n for n in HOSTILE_FIXTURES if os.path.exists(os.path.join(FIX, n))]
+    alog_path = os.path.join(TMP, 'agent.log')
+    msgs, raw_lines, lines_out = [], [], []
     if os.access(SW, os.X_OK):
         rs = Rsyslog('agent', SERVER)
         root = os.path.join(TMP, 'agent-root')
@@ -525,32 +652,60 @@ try:
                     '  - type: syslog_tls\n    host: 127.0.0.1\n    port: %d\n    ca_file: %s\n'
                     '    send_records: all\n' % (root, os.path.join(TMP, 'agent.db'), rs.port, CA[0]))
         os.chmod(cfg, 0o600)
-        alog = open(os.path.join(TMP, 'agent.log'), 'wb')
+        alog = open(alog_path, 'wb')
         ag = subprocess.Popen([SW, 'run', '--config', cfg], stdout=alog, stderr=subprocess.STDOUT)
         time.sleep(1.0)
+
+        def agent_wait(done, secs):
+            end = time.monotonic() + secs
+            got = []
+            while time.monotonic() < end:
+                got = [parse_5424(ln) for ln in rs.lines(settle=0.2)]
+                if done(got) or b'not supported by this build' in open(alog_path, 'rb').read():
+                    break
+                time.sleep(0.3)
+            return got
+
+        def rec_names(got):
+            return [json.loads(m['msg'][3:]).get('FileName') for m in got if m['msgid'] == 'record']
+
         shutil.copy(os.path.join(FIX, 'mmsoft-sha256-ts.exe'), os.path.join(root, 'rmm.exe'))
-        end = time.monotonic() + 30
-        msgs = []
-        while time.monotonic() < end:
-            msgs = [parse_5424(ln) for ln in rs.lines(settle=0.2)]
-            if any(m['msgid'] == 'record' for m in msgs) and any(m['msgid'] == 'summary' for m in msgs):
-                break
-            time.sleep(0.3)
-            if b'not supported by this build' in open(alog.name, 'rb').read():
-                break
+        msgs = agent_wait(lambda g: 'rmm.exe' in rec_names(g) and any(m['msgid'] == 'summary' for m in g), 30)
+        if hostile and b'not supported by this build' not in open(alog_path, 'rb').read():
+            for n in hostile:
+                shutil.copy(os.path.join(FIX, n), os.path.join(root, n))
+            msgs = agent_wait(lambda g: set(hostile) <= set(rec_names(g)), 20)
+            time.sleep(1.0)  # anything sent twice would arrive meanwhile
         ag.send_signal(signal.SIGTERM)
         ag.wait(30)
         alog.close()
         rs.stop()
-    if b'not supported by this build' in open(alog.name, 'rb').read():
+        lines_out = rs.lines()
+        raw_lines = rs.lines(rs.raw)
+    if not os.access(SW, os.X_OK):
+        t.skip('no signwatch binary at %s' % SW)
+    elif b'not supported by this build' in open(alog_path, 'rb').read():
         t.skip('this build of signwatch does not forward to syslog_tls yet (the driver tests above cover it)')
     else:
+        alog_tail = open(alog_path, errors='replace').read()[-3000:]
+        bad = []
+        msgs = []
+        for ln in lines_out:
+            try:
+                msgs.append(parse_5424(ln))
+            except ParseError as e:
+                bad.append('%s: %r' % (e, ln[:300]))
+        t.ok(not bad, 'agent: every message rsyslog wrote parses as RFC 5424', '\n'.join(bad[:5]))
         recs_in = [json.loads(m['msg'][3:]) for m in msgs if m['msgid'] == 'record']
         t.ok(any(r.get('FileName') == 'rmm.exe' and r.get('Signer') == 'MMSoft Design Ltd.' for r in recs_in),
-             'agent: the Pulseway record arrived over syslog_tls', open(alog.name).read()[-3000:])
+             'agent: the Pulseway record arrived over syslog_tls', alog_tail)
         t.ok(any(m['msgid'] == 'summary' for m in msgs), 'agent: the rule summary arrived')
         keys = [dict(m['sd'][0][1]).get('IdempotencyKey') for m in msgs if m['sd']]
         t.eq(len(keys), len(set(keys)), 'agent: no item twice')
+        if len(hostile) < len(HOSTILE_FIXTURES):
+            t.skip('hostile signer fixtures missing in %s (run tests/fixtures/make-hostile.sh)' % FIX)
+        else:
+            check_agent_hostile(hostile, lines_out, raw_lines, alog_tail)
 finally:
     if os.environ.get('SW_KEEP_TMP'):
         t.comment('kept ' + TMP)

@@ -39,7 +39,13 @@ int main(void)
 	sanitize("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "surrogate refused");
 	sanitize("\xf4\x90\x80\x80", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
 	         "past U+10FFFF refused");
-	sanitize("\xe2\x82", 2, "\xef\xbf\xbd\xef\xbf\xbd", "cut sequence refused");
+	sanitize("\xe2\x82", 2, "\xef\xbf\xbd", "cut sequence: one U+FFFD for the maximal subpart");
+	sanitize("\xe2\x82"
+	         "a",
+	         3,
+	         "\xef\xbf\xbd"
+	         "a",
+	         "cut sequence before ASCII");
 	sanitize("\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80", "4-byte sequence kept");
 
 	char buf[40];
