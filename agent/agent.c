@@ -75,6 +75,7 @@ typedef struct agent {
 	bool paused;
 
 	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_async_t svc_stop; /* service (issue 6): the service manager asked us to stop */
 	bool stopping, reload_pending;
 	int status;
 	size_t overflows_logged;
@@ -631,6 +632,53 @@ static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust
 	return SW_OK;
 }
 
+/* ---- service stop (issue 6) ----------------------------------------------
+ * The Windows service control handler runs on the service manager's
+ * thread: it only records the request and wakes the loop, which then stops
+ * as on SIGTERM. A request before the loop exists is kept and honoured as
+ * soon as it does. */
+static uv_once_t svc_once = UV_ONCE_INIT;
+static uv_mutex_t svc_lock;
+static uv_async_t *svc_async; /* the running agent's, under svc_lock */
+static bool svc_stop_requested;
+
+static void svc_init(void) { uv_mutex_init(&svc_lock); }
+
+static void svc_request_stop(void *ud)
+{
+	(void)ud;
+	uv_once(&svc_once, svc_init);
+	uv_mutex_lock(&svc_lock);
+	svc_stop_requested = true;
+	if (svc_async)
+		uv_async_send(svc_async);
+	uv_mutex_unlock(&svc_lock);
+}
+
+static void stop_agent(agent *a, const char *why);
+static void svc_stop_cb(uv_async_t *h) { stop_agent(h->data, "service stop"); }
+
+static void svc_attach(agent *a)
+{
+	uv_once(&svc_once, svc_init);
+	uv_async_init(a->loop, &a->svc_stop, svc_stop_cb);
+	a->svc_stop.data = a;
+	uv_mutex_lock(&svc_lock);
+	svc_async = &a->svc_stop;
+	if (svc_stop_requested)
+		uv_async_send(svc_async);
+	uv_mutex_unlock(&svc_lock);
+}
+
+static void svc_detach(agent *a)
+{
+	uv_mutex_lock(&svc_lock);
+	svc_async = NULL;
+	uv_mutex_unlock(&svc_lock);
+	uv_close((uv_handle_t *)&a->svc_stop, NULL);
+}
+/* ---- end service stop (issue 6) ------------------------------------------ */
+
 static void stop_agent(agent *a, const char *why)
 {
 	if (a->stopping)
@@ -655,6 +703,7 @@ static void stop_agent(agent *a, const char *why)
 	uv_close((uv_handle_t *)&a->sig_term, NULL);
 	uv_close((uv_handle_t *)&a->sig_int, NULL);
 	uv_close((uv_handle_t *)&a->sig_hup, NULL);
+	svc_detach(a); /* service (issue 6) */
 }
 
 static sw_err start_watch(agent *a)
@@ -740,7 +789,7 @@ static void signal_cb(uv_signal_t *s, int signum)
 		stop_agent(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-int sw_agent_run(const char *config_path, bool config_given)
+static int agent_run(const char *config_path, bool config_given)
 {
 	agent *a = calloc(1, sizeof(*a));
 	if (!a)
@@ -811,6 +860,7 @@ int sw_agent_run(const char *config_path, bool config_given)
 	uv_signal_start(&a->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&a->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&a->sig_hup, signal_cb, SIGHUP);
+	svc_attach(a); /* service (issue 6) */
 
 	/* forwarding (issue 5): the outbox's transports, one per output */
 	bool fwd_ok = sw_forward_new(a->loop, a->st, a->cfg, a->rules, a->opts.device_id, &a->fwd, why,
@@ -869,4 +919,23 @@ out:
 	free(a->config_path);
 	free(a);
 	return status;
+}
+
+/* service (issue 6): as a Windows service when the service manager started
+ * us, in the foreground otherwise (sw_plat_service_run decides). */
+struct run_args {
+	const char *config_path;
+	bool config_given;
+};
+
+static int agent_main(void *ud)
+{
+	struct run_args *r = ud;
+	return agent_run(r->config_path, r->config_given);
+}
+
+int sw_agent_run(const char *config_path, bool config_given)
+{
+	struct run_args r = { config_path, config_given };
+	return sw_plat_service_run(agent_main, &r, svc_request_stop, NULL);
 }

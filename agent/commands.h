@@ -11,6 +11,7 @@ int sw_cmd_rules(int argc, char **argv);
 int sw_cmd_scan(int argc, char **argv);
 int sw_cmd_summary(int argc, char **argv);
 int sw_cmd_run(int argc, char **argv);
+int sw_cmd_service(int argc, char **argv); /* issue 6 */
 
 typedef struct sw_store sw_store;
 typedef struct sw_rules sw_rules;

@@ -16,6 +16,8 @@ static void usage(FILE *f)
 	        "      one-shot recursive scan: records and matches stored, matches and summaries printed\n"
 	        "  run [--config F] [--check-config]\n"
 	        "      the agent: watch the configured roots, scan new executables, keep summaries\n"
+	        "  service install|uninstall|start|stop|status|set-recovery|configure|remove-data\n"
+	        "      the Windows service and its configuration (see signwatch service)\n"
 	        "  summary [--db F] [--rules P]... [--rule ID] [--json]\n"
 	        "      each rule's summary rows (FirstSeen, LastSeen, Report, Count per device)\n"
 	        "  rules list|check [PATH...]\n"
@@ -72,6 +74,8 @@ int main(int argc, char **argv)
 		return sw_cmd_summary(argc - 1, argv + 1);
 	if (!strcmp(cmd, "run"))
 		return sw_cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "service")) /* issue 6 */
+		return sw_cmd_service(argc - 1, argv + 1);
 	fprintf(stderr, "signwatch: unknown command '%s' (see signwatch --help)\n", cmd);
 	return 2;
 }

@@ -144,4 +144,44 @@ void sw_plat_inotify_rm(int fd, int wd);
  * nothing was pending. */
 sw_err sw_plat_inotify_read(int fd, sw_inotify_fn fn, void *ud, size_t *nevents);
 
+/* ---- service life cycle (Windows service; systemd units elsewhere) ------
+ * Added for issue 6. On POSIX the daemon is a systemd unit, so the calls
+ * below but sw_plat_service_run and sw_plat_log_event return
+ * SW_ERR_UNSUPPORTED there. */
+
+/* Run main_fn(ud) as the service when the service manager started the
+ * process (Windows: StartServiceCtrlDispatcher), else directly (console).
+ * When the manager asks the service to stop (STOP, SHUTDOWN, PRESHUTDOWN),
+ * stop_fn(stop_ud) is called from the manager's thread: it must only record
+ * the request and wake the loop (uv_async_send). Returns main_fn's status. */
+int sw_plat_service_run(int (*main_fn)(void *), void *ud, void (*stop_fn)(void *), void *stop_ud);
+/* Is this process running as a service (inside sw_plat_service_run's
+ * service branch)? */
+bool sw_plat_service_active(void);
+
+typedef struct sw_service_opts {
+	const char *config; /* the configuration file given as run --config; NULL: the default */
+	const char *exe;    /* the binary; NULL: this process's own */
+} sw_service_opts;
+/* Register the service (LocalSystem, automatic start, description,
+ * recovery: restart after 30 s three times, pre-shutdown timeout).
+ * why gets a message on failure. */
+sw_err sw_plat_service_install(const sw_service_opts *o, char *why, size_t n);
+/* Only the recovery settings, description and pre-shutdown timeout of an
+ * already registered service (the MSI's custom action: wixl has no
+ * ServiceConfig). */
+sw_err sw_plat_service_set_recovery(char *why, size_t n);
+/* Stop (waiting up to timeout_ms) and delete the service. */
+sw_err sw_plat_service_uninstall(unsigned timeout_ms, char *why, size_t n);
+/* Start and wait (up to timeout_ms) for RUNNING. */
+sw_err sw_plat_service_start(unsigned timeout_ms, char *why, size_t n);
+/* Ask it to stop and wait (up to timeout_ms) for STOPPED. */
+sw_err sw_plat_service_stop(unsigned timeout_ms, char *why, size_t n);
+/* Its state as text ("running", "stopped", ...), or an error. */
+sw_err sw_plat_service_state(char *state, size_t ns, char *why, size_t n);
+
+/* One message to the system log (Windows: the Application event log,
+ * source "signwatch"; POSIX: syslog). level as sw_log: 0 debug .. 3 error. */
+void sw_plat_log_event(int level, const char *msg);
+
 #endif

@@ -488,3 +488,58 @@ sw_err sw_plat_stat_nofollow(const char *path, sw_file_id *id)
 	stat_to_id(&st, id);
 	return SW_OK;
 }
+
+/* ---- service life cycle (issue 6): systemd runs the daemon here, so only
+ * running in the foreground and the system log are meaningful. */
+#include <syslog.h>
+
+int sw_plat_service_run(int (*main_fn)(void *), void *ud, void (*stop_fn)(void *), void *stop_ud)
+{
+	(void)stop_fn; /* SIGTERM reaches the agent's own signal handler */
+	(void)stop_ud;
+	return main_fn(ud);
+}
+
+bool sw_plat_service_active(void) { return false; }
+
+static sw_err no_service(char *why, size_t n)
+{
+	snprintf(why, n, "%s",
+	         "not a Windows service here: the systemd unit signwatch.service is used instead "
+	         "(systemctl enable --now signwatch)");
+	return SW_ERR_UNSUPPORTED;
+}
+
+sw_err sw_plat_service_install(const sw_service_opts *o, char *why, size_t n)
+{
+	(void)o;
+	return no_service(why, n);
+}
+sw_err sw_plat_service_set_recovery(char *why, size_t n) { return no_service(why, n); }
+sw_err sw_plat_service_uninstall(unsigned timeout_ms, char *why, size_t n)
+{
+	(void)timeout_ms;
+	return no_service(why, n);
+}
+sw_err sw_plat_service_start(unsigned timeout_ms, char *why, size_t n)
+{
+	(void)timeout_ms;
+	return no_service(why, n);
+}
+sw_err sw_plat_service_stop(unsigned timeout_ms, char *why, size_t n)
+{
+	(void)timeout_ms;
+	return no_service(why, n);
+}
+sw_err sw_plat_service_state(char *state, size_t ns, char *why, size_t n)
+{
+	if (ns)
+		state[0] = 0;
+	return no_service(why, n);
+}
+
+void sw_plat_log_event(int level, const char *msg)
+{
+	static const int prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
+	syslog(LOG_DAEMON | prio[level < 0 ? 0 : level > 3 ? 3 : level], "%s", msg);
+}

@@ -115,8 +115,7 @@ static void win_strerror(DWORD err, char *out, size_t n)
 	char *u = NULL;
 	if (FormatMessageW(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM |
 	                           FORMAT_MESSAGE_IGNORE_INSERTS,
-	                   NULL, err, MAKELANGID(LANG_ENGLISH, SUBLANG_ENGLISH_US), (LPWSTR)&msg, 0,
-	                   NULL) ||
+	                   NULL, err, MAKELANGID(LANG_ENGLISH, SUBLANG_ENGLISH_US), (LPWSTR)&msg, 0, NULL) ||
 	    FormatMessageW(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM |
 	                           FORMAT_MESSAGE_IGNORE_INSERTS,
 	                   NULL, err, 0, (LPWSTR)&msg, 0, NULL))
@@ -222,7 +221,10 @@ sw_err sw_plat_device_name(char *out, size_t n)
 /* 100 ns intervals between 1601-01-01 and 1970-01-01. */
 #define EPOCH_DIFF_100NS 116444736000000000LL
 
-static int64_t filetime_100ns(FILETIME ft) { return (int64_t)(((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime); }
+static int64_t filetime_100ns(FILETIME ft)
+{
+	return (int64_t)(((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime);
+}
 
 static int64_t real_now_ms(void)
 {
@@ -376,11 +378,13 @@ void sw_plat_background_priority(void)
 	(void)SetPriorityClass(self, PROCESS_MODE_BACKGROUND_BEGIN);
 }
 
-/* The service's state goes to the SCM, not here. */
+/* The service's state goes to the SCM (service_windows.c: READY=1 reports
+ * RUNNING, STOPPING=1 STOP_PENDING); nothing outside a service. */
+void sw_win_service_notify(const char *state); /* issue 6: service_windows.c */
 void sw_plat_notify(const char *state, const char *status)
 {
-	(void)state;
 	(void)status;
+	sw_win_service_notify(state);
 }
 
 /* ---------------------------------------------------------------- paths */
@@ -547,8 +551,9 @@ static bool handle_identity(HANDLE h, sw_file_id *id)
  * point; directories too (backup semantics). */
 static HANDLE open_nofollow(const wchar_t *w, DWORD access, DWORD flags)
 {
-	return CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
-	                   FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS | flags, NULL);
+	return CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+	                   OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS | flags,
+	                   NULL);
 }
 
 /* 0 ok, else why it must not be read. */
@@ -557,7 +562,8 @@ static const char *refuse_reparse(HANDLE h, DWORD attrs)
 	if (!(attrs & FILE_ATTRIBUTE_REPARSE_POINT))
 		return NULL;
 	FILE_ATTRIBUTE_TAG_INFO ti;
-	if (GetFileInformationByHandleEx(h, FileAttributeTagInfo, &ti, sizeof(ti)) && !tag_is_link(ti.ReparseTag))
+	if (GetFileInformationByHandleEx(h, FileAttributeTagInfo, &ti, sizeof(ti)) &&
+	    !tag_is_link(ti.ReparseTag))
 		return "is a reparse point (not opened)";
 	return "is a symbolic link or junction (not followed)";
 }
@@ -654,7 +660,8 @@ int sw_plat_is_dir(const char *path)
 	DWORD e = GetLastError();
 	free(w);
 	if (a == INVALID_FILE_ATTRIBUTES)
-		return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND || e == ERROR_INVALID_NAME ? 0 : -1;
+		return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND || e == ERROR_INVALID_NAME ? 0
+		                                                                                         : -1;
 	return (a & FILE_ATTRIBUTE_DIRECTORY) ? 1 : 0;
 }
 
@@ -682,7 +689,8 @@ static bool dot_or_dotdot(const wchar_t *s)
 
 static HANDLE find_first(const wchar_t *pattern, WIN32_FIND_DATAW *fd)
 {
-	return FindFirstFileExW(pattern, FindExInfoBasic, fd, FindExSearchNameMatch, NULL, FIND_FIRST_EX_LARGE_FETCH);
+	return FindFirstFileExW(pattern, FindExInfoBasic, fd, FindExSearchNameMatch, NULL,
+	                        FIND_FIRST_EX_LARGE_FETCH);
 }
 
 static sw_err push_name(char ***names, size_t *n, size_t *cap, const wchar_t *w)
@@ -892,8 +900,9 @@ sw_err sw_plat_walk(const char *root, bool cross_fs, sw_walk_visit_fn visit, sw_
 		}
 		ret = SW_ERR_IO;
 	} else if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
-		HANDLE h = CreateFileW(wr, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-		                       NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+		HANDLE h = CreateFileW(wr, FILE_READ_ATTRIBUTES,
+		                       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+		                       OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
 		sw_file_id id;
 		if (h != INVALID_HANDLE_VALUE) {
 			if (GetFileType(h) == FILE_TYPE_DISK && handle_identity(h, &id))
@@ -901,8 +910,9 @@ sw_err sw_plat_walk(const char *root, bool cross_fs, sw_walk_visit_fn visit, sw_
 			CloseHandle(h);
 		}
 	} else {
-		HANDLE h = CreateFileW(wr, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-		                       NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+		HANDLE h = CreateFileW(wr, FILE_READ_ATTRIBUTES,
+		                       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+		                       OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
 		if (h != INVALID_HANDLE_VALUE) {
 			BY_HANDLE_FILE_INFORMATION bi;
 			if (GetFileInformationByHandle(h, &bi))
@@ -937,8 +947,9 @@ int sw_plat_file_mode(const char *path, unsigned *mode)
 	PSID owner = NULL;
 	PACL dacl = NULL;
 	PSECURITY_DESCRIPTOR sd = NULL;
-	DWORD e = GetNamedSecurityInfoW(w, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-	                                &owner, NULL, &dacl, NULL, &sd);
+	DWORD e = GetNamedSecurityInfoW(w, SE_FILE_OBJECT,
+	                                OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner, NULL,
+	                                &dacl, NULL, &sd);
 	free(w);
 	if (e != ERROR_SUCCESS)
 		return -1;
