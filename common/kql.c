@@ -82,7 +82,8 @@ typedef struct let_def {
 } let_def;
 
 struct sw_kql {
-	node *where; /* NK_AND of the where clauses, NULL when none */
+	node *where;     /* NK_AND of the where clauses, NULL when none */
+	const node *pre; /* a case-folded text test the whole query requires, or NULL */
 	bool has_sum;
 	size_t n_aggs;
 	sw_kql_agg aggs[SW_KQL_MAX_AGGS];
@@ -1283,6 +1284,32 @@ static bool plan(node *n)
 	return true;
 }
 
+/* A test every match must pass, cheap to check first: a positive,
+ * case-folded text predicate on a string column among the top-level
+ * and-ed clauses (one level of nesting). Its needles' byte masks decide
+ * most records for a pack of rules without evaluating the query. */
+static bool prefilterable(const node *n)
+{
+	return (n->k == NK_TEXT || n->k == NK_TEXTSET) && !n->neg && n->fold && n->masks &&
+	       sw_col_type((sw_col)n->col) == SW_V_STRING;
+}
+
+static const node *prefilter(const node *w)
+{
+	if (!w || w->k != NK_AND)
+		return w && prefilterable(w) ? w : NULL;
+	for (size_t i = 0; i < w->n; i++) {
+		const node *k = w->kids[i];
+		if (prefilterable(k))
+			return k;
+		if (k->k == NK_AND)
+			for (size_t j = 0; j < k->n; j++)
+				if (prefilterable(k->kids[j]))
+					return k->kids[j];
+	}
+	return NULL;
+}
+
 sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base, sw_kql **out, char *err,
                       size_t errlen)
 {
@@ -1380,6 +1407,7 @@ sw_err sw_kql_compile(const char *query, size_t len, int line_base, int col_base
 		sw_kql_free(q);
 		return p->failed;
 	}
+	q->pre = prefilter(q->where);
 	*out = q;
 	return SW_OK;
 }
@@ -1604,6 +1632,22 @@ bool sw_kql_match_scratch(const sw_kql *q, const sw_record *r, int64_t now_ms, s
 	if (s->rec != r) {
 		sw_kql_scratch_reset(s);
 		s->rec = r;
+	}
+	/* Once the column is folded for this record, a needle with a byte the
+	 * column lacks cannot match: reject without walking the query. */
+	const node *pre = q->pre;
+	if (pre && ((s->have >> pre->col) & 1)) {
+		uint64_t hay = s->mask[pre->col];
+		size_t m = pre->k == NK_TEXT ? 1 : pre->n;
+		bool all = pre->k == NK_TEXTSET && pre->all;
+		bool any_ok = false, all_ok = true;
+		for (size_t i = 0; i < m; i++) {
+			bool ok = !(pre->masks[i] & ~hay);
+			any_ok |= ok;
+			all_ok &= ok;
+		}
+		if (all ? !all_ok : !any_ok)
+			return false;
 	}
 	ev e = { r, now_ms, s };
 	return eval(q->where, &e);
