@@ -20,6 +20,8 @@ static const char PULSEWAY[] = "let Time_start = now(-5d);\n"
                                "    Report=make_set(ReportId), Count=count() by DeviceId, DeviceName\n";
 
 static char *crl[] = { "http://crl.example.com/ca.crl", "http://crl2.example.org/x.crl" };
+/* YARA matches, which KQL rules may test like any array column. */
+static char *yara[] = { "Pulseway_Signed_Binary", "Pulseway_Agent_Strings" };
 
 /* Strings are borrowed, so never sw_record_free() this. */
 static void mkrec(sw_record *r, const char *signer)
@@ -37,6 +39,8 @@ static void mkrec(sw_record *r, const char *signer)
 	r->serial = "0A1B2C";
 	r->crl_urls = crl;
 	r->n_crl_urls = 2;
+	r->yara_matches = yara;
+	r->n_yara_matches = 2;
 	r->is_trusted = SW_YES;
 	r->report_id = 42;
 	r->file_size = 123456;
@@ -191,6 +195,10 @@ static void test_operators(void)
 		{ "Timestamp between (now(-1.5d) .. now(-24h))", 1 },
 		{ "CertificateCreationTime < ago(299d)", 1 },
 		{ "CertificateCountersignatureTime < now()", 0 },
+		{ "YaraMatches has 'Pulseway_Signed_Binary'", 1 },
+		{ "YaraMatches has_any ('Pulseway_Version_Info', 'Other')", 0 },
+		{ "YaraMatches contains 'Agent_Strings'", 1 },
+		{ "Signer has 'MMSoft' and YaraMatches has 'Pulseway_Signed_Binary'", 1 },
 		{ "CrlDistributionPointUrls has 'crl2.example.org'", 1 },
 		{ "CrlDistributionPointUrls has 'example'", 1 },
 		{ "CrlDistributionPointUrls has 'exampl'", 0 },
