@@ -54,56 +54,13 @@
 #include "log.h"
 #include "output.h"
 #include "platform.h"
+#include "strbuf.h"
 #include "record.h"
 #include "syslog_format.h"
 
 /* ------------------------------------------------------------------ */
 /* Formatting                                                          */
 /* ------------------------------------------------------------------ */
-
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const void *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void
-sb_printf(sbuf *b, const char *fmt, ...)
-{
-	char tmp[64];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 /* Decode one UTF-8 scalar value at s[0..len) strictly (no overlongs, no
  * surrogates, nothing past U+10FFFF). Returns the bytes it takes, or 0
@@ -159,7 +116,7 @@ static bool is_bidi_or_break(uint32_t cp)
 	       (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
-static void sd_value_put(sbuf *b, const char *s, size_t len)
+static void sd_value_put(sw_strbuf *b, const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
@@ -168,27 +125,27 @@ static void sd_value_put(sbuf *b, const char *s, size_t len)
 		size_t bad = 0;
 		size_t k = utf8_next(u + i, len - i, &cp, &bad);
 		if (!k) {
-			sb_put(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
+			sw_sb_put(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
 			i += bad;
 			continue;
 		}
 		if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F))
-			sb_printf(b, "\\\\x%02X", (unsigned)cp);
+			sw_sb_printf(b, "\\\\x%02X", (unsigned)cp);
 		else if (is_bidi_or_break(cp))
-			sb_printf(b, "\\\\u{%04X}", (unsigned)cp);
+			sw_sb_printf(b, "\\\\u{%04X}", (unsigned)cp);
 		else if (cp == '"' || cp == '\\' || cp == ']') {
 			char e[2] = { '\\', (char)cp };
-			sb_put(b, e, 2);
+			sw_sb_put(b, e, 2);
 		} else
-			sb_put(b, u + i, k);
+			sw_sb_put(b, u + i, k);
 		i += k;
 	}
 }
 
 char *sw_syslog_sd_value(const char *s, size_t len)
 {
-	sbuf b = { 0 };
-	sb_put(&b, "", 0);
+	sw_strbuf b = { 0 };
+	sw_sb_put(&b, "", 0);
 	sd_value_put(&b, s, len);
 	if (b.oom) {
 		free(b.p);
@@ -268,16 +225,16 @@ static char *utf8_repair(const char *s)
 	const unsigned char *u = (const unsigned char *)s;
 	size_t len = strlen(s), i = 0;
 	bool valid = true;
-	sbuf b = { 0 };
+	sw_strbuf b = { 0 };
 	while (i < len) {
 		uint32_t cp;
 		size_t bad = 0, k = utf8_next(u + i, len - i, &cp, &bad);
 		if (!k) {
 			valid = false;
-			sb_put(&b, "\xEF\xBF\xBD", 3);
+			sw_sb_put(&b, "\xEF\xBF\xBD", 3);
 			i += bad;
 		} else {
-			sb_put(&b, u + i, k);
+			sw_sb_put(&b, u + i, k);
 			i += k;
 		}
 	}
@@ -324,14 +281,14 @@ int sw_syslog_pri(const sw_item *it)
 static const char *const sd_keys[] = { "DeviceId", "ReportId",  "Signer", "Issuer", "SHA256",
 	                               "FileName", "IsTrusted", "RuleId", "Count" };
 
-static void sd_param(sbuf *b, const char *name, const char *v, size_t len, bool *any)
+static void sd_param(sw_strbuf *b, const char *name, const char *v, size_t len, bool *any)
 {
 	if (!*any)
-		sb_puts(b, "[" SW_SYSLOG_SD_ID);
+		sw_sb_puts(b, "[" SW_SYSLOG_SD_ID);
 	*any = true;
-	sb_printf(b, " %s=\"", name);
+	sw_sb_printf(b, " %s=\"", name);
 	sd_value_put(b, v, len);
-	sb_put(b, "\"", 1);
+	sw_sb_put(b, "\"", 1);
 }
 
 sw_err sw_syslog_frame(const sw_syslog_fmt *f, const sw_item *it, char **out, size_t *len, char *why,
@@ -343,26 +300,26 @@ sw_err sw_syslog_frame(const sw_syslog_fmt *f, const sw_item *it, char **out, si
 	if (!o)
 		return SW_ERR_UNSUPPORTED;
 
-	sbuf m = { 0 };
+	sw_strbuf m = { 0 };
 	/* HEADER */
-	sb_printf(&m, "<%d>1 ", pri_of(o, it->kind));
+	sw_sb_printf(&m, "<%d>1 ", pri_of(o, it->kind));
 	const char *ts = json_string_value(json_object_get(o, "Timestamp"));
 	char tbuf[40];
 	if (!ts || !utc_timestamp_ok(ts))
 		ts = sw_time_iso(f->now_ms, tbuf, sizeof tbuf);
-	sb_puts(&m, ts);
-	sb_put(&m, " ", 1);
+	sw_sb_puts(&m, ts);
+	sw_sb_put(&m, " ", 1);
 	const char *host = json_string_value(json_object_get(o, "DeviceName"));
 	if (!printusascii(host, 255))
 		host = printusascii(f->hostname, 255) ? f->hostname : "-";
-	sb_puts(&m, host);
-	sb_put(&m, " ", 1);
-	sb_puts(&m, printusascii(f->app_name, 48) ? f->app_name : "signwatch");
+	sw_sb_puts(&m, host);
+	sw_sb_put(&m, " ", 1);
+	sw_sb_puts(&m, printusascii(f->app_name, 48) ? f->app_name : "signwatch");
 	if (f->procid >= 0)
-		sb_printf(&m, " %ld ", f->procid);
+		sw_sb_printf(&m, " %ld ", f->procid);
 	else
-		sb_puts(&m, " - ");
-	sb_puts(&m, it->kind == SW_ITEM_SUMMARY ? "summary " : "record ");
+		sw_sb_puts(&m, " - ");
+	sw_sb_puts(&m, it->kind == SW_ITEM_SUMMARY ? "summary " : "record ");
 
 	/* STRUCTURED-DATA */
 	bool any = false;
@@ -383,11 +340,11 @@ sw_err sw_syslog_frame(const sw_syslog_fmt *f, const sw_item *it, char **out, si
 	}
 	if (it->idem_key && *it->idem_key)
 		sd_param(&m, "IdempotencyKey", it->idem_key, strlen(it->idem_key), &any);
-	sb_puts(&m, any ? "] " : "- ");
+	sw_sb_puts(&m, any ? "] " : "- ");
 
 	/* MSG: BOM + the JSON, re-serialised by us so it is pure ASCII with
 	 * every control character escaped, whatever the caller handed in. */
-	sb_put(&m, "\xEF\xBB\xBF", 3);
+	sw_sb_put(&m, "\xEF\xBB\xBF", 3);
 	char *js = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(o);
 	if (!js) {
@@ -398,16 +355,16 @@ sw_err sw_syslog_frame(const sw_syslog_fmt *f, const sw_item *it, char **out, si
 	}
 	for (const char *p = js; *p; p++) {
 		if (*p == 0x7F) /* jansson leaves DEL raw; only inside strings in JSON */
-			sb_puts(&m, "\\u007F");
+			sw_sb_puts(&m, "\\u007F");
 		else
-			sb_put(&m, p, 1);
+			sw_sb_put(&m, p, 1);
 	}
 	free(js);
 
 	/* Framing: MSG-LEN SP SYSLOG-MSG (RFC 5425 section 4.3). */
-	sbuf fr = { 0 };
-	sb_printf(&fr, "%zu ", m.len);
-	sb_put(&fr, m.p ? m.p : "", m.len);
+	sw_strbuf fr = { 0 };
+	sw_sb_printf(&fr, "%zu ", m.len);
+	sw_sb_put(&fr, m.p ? m.p : "", m.len);
 	bool oom = m.oom || fr.oom;
 	free(m.p);
 	if (oom) {
@@ -1039,7 +996,7 @@ static void sl_send(sw_output *o, const sw_item *items, size_t n, sw_output_done
 	o->done = done;
 	o->ud = ud;
 	o->written = false;
-	sbuf b = { 0 };
+	sw_strbuf b = { 0 };
 	o->fmt.now_ms = sw_plat_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		char *f;
@@ -1054,7 +1011,7 @@ static void sl_send(sw_output *o, const sw_item *items, size_t n, sw_output_done
 			finish_later(o, e, e == SW_ERR_UNSUPPORTED, msg);
 			return;
 		}
-		sb_put(&b, f, fl);
+		sw_sb_put(&b, f, fl);
 		free(f);
 	}
 	if (b.oom) {

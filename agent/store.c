@@ -2,6 +2,8 @@
  * holds the schema, its migrations and the SQL. */
 #include "store.h"
 
+#include "strbuf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -783,82 +785,21 @@ sw_err sw_store_put_match(sw_store *st, const char *rule_id, int64_t rowid)
 
 /* ---- summaries --------------------------------------------------------------- */
 
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} sbuf;
-
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void
-sb_add(sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		int k = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (k < 0) {
-			b->oom = true;
-			return;
-		}
-		if (b->p && b->len + (size_t)k < b->cap) {
-			b->len += (size_t)k;
-			return;
-		}
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap <= b->len + (size_t)k)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
-static void sb_put(sbuf *b, const char *p, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n >= b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap <= b->len + n)
-			cap *= 2;
-		char *q = realloc(b->p, cap);
-		if (!q) {
-			b->oom = true;
-			return;
-		}
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
 static bool col_ok(int c) { return c >= 0 && c < SW_COL__COUNT; }
 
 /* The SQL value of column c as KQL sees it. Names come from sw_col_name()
  * only, so nothing in a rule reaches the SQL text. */
-static void col_expr(sbuf *b, int c)
+static void col_expr(sw_strbuf *b, int c)
 {
 	const char *name = sw_col_name((sw_col)c);
 	if (in_matches(c))
-		sb_add(b, "m.\"%s\"", name);
+		sw_sb_printf(b, "m.\"%s\"", name);
 	else if (is_device_col(c))
-		sb_add(b, "d.\"%s\"", name); /* NOT NULL, '' when missing */
+		sw_sb_printf(b, "d.\"%s\"", name); /* NOT NULL, '' when missing */
 	else if (sw_col_type((sw_col)c) == SW_V_STRING)
-		sb_add(b, "COALESCE(r.\"%s\", '')", name); /* KQL strings are never null */
+		sw_sb_printf(b, "COALESCE(r.\"%s\", '')", name); /* KQL strings are never null */
 	else
-		sb_add(b, "r.\"%s\"", name);
+		sw_sb_printf(b, "r.\"%s\"", name);
 }
 
 /* How a spec's by-columns become SQL group keys. Grouping by both DeviceId
@@ -905,10 +846,10 @@ static void make_shape(const sw_summary_spec *sp, shape *sh)
 }
 
 /* The SQL of key k of shape sh. */
-static void key_expr(sbuf *b, const sw_summary_spec *sp, const shape *sh, int k)
+static void key_expr(sw_strbuf *b, const sw_summary_spec *sp, const shape *sh, int k)
 {
 	if (k == sh->dev_key) {
-		sb_add(b, "m.device");
+		sw_sb_printf(b, "m.device");
 		return;
 	}
 	for (size_t i = 0; i < sp->n_by; i++)
@@ -920,23 +861,23 @@ static void key_expr(sbuf *b, const sw_summary_spec *sp, const shape *sh, int k)
 
 /* FROM and WHERE shared by a plan's statements; ?1 rule, ?2..?3 window.
  * array_col >= 0 adds json_each over that array column. */
-static void from_where(sbuf *b, const shape *sh, int array_col)
+static void from_where(sw_strbuf *b, const shape *sh, int array_col)
 {
-	sb_add(b, " FROM matches m");
+	sw_sb_printf(b, " FROM matches m");
 	if (sh->join_r || array_col >= 0)
-		sb_add(b, " JOIN records r ON r.id = m.record");
+		sw_sb_printf(b, " JOIN records r ON r.id = m.record");
 	if (sh->join_d)
-		sb_add(b, " JOIN devices d ON d.id = m.device");
+		sw_sb_printf(b, " JOIN devices d ON d.id = m.device");
 	if (array_col >= 0)
-		sb_add(b, " JOIN json_each(r.\"%s\") j", sw_col_name((sw_col)array_col));
-	sb_add(b, " WHERE m.rule = ?1 AND m.Timestamp BETWEEN ?2 AND ?3");
+		sw_sb_printf(b, " JOIN json_each(r.\"%s\") j", sw_col_name((sw_col)array_col));
+	sw_sb_printf(b, " WHERE m.rule = ?1 AND m.Timestamp BETWEEN ?2 AND ?3");
 }
 
-static void positions(sbuf *b, const char *what, int n)
+static void positions(sw_strbuf *b, const char *what, int n)
 {
-	sb_add(b, " %s ", what);
+	sw_sb_printf(b, " %s ", what);
 	for (int i = 0; i < n; i++)
-		sb_add(b, "%s%d", i ? "," : "", i + 1);
+		sw_sb_printf(b, "%s%d", i ? "," : "", i + 1);
 }
 
 /* The SQL of a spec's statements, each NUL-terminated, one after another
@@ -944,7 +885,7 @@ static void positions(sbuf *b, const char *what, int n)
  *   [0]  SELECT by-values..., keys..., count, min/max... (one row per group)
  *   [k]  SELECT keys..., value (a make_set's distinct values per group)
  * all ordered by the keys, so that fill() walks them in lockstep. */
-static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t *n_st)
+static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sw_strbuf *b, size_t *n_st)
 {
 	for (size_t i = 0; i < sp->n_by; i++) {
 		int c = sp->by[i];
@@ -977,37 +918,37 @@ static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t
 	/* [0]: aggregate per key in an inner query (count(*) first keeps it
 	 * valid when there is nothing else), then name the device pair of
 	 * each group: a join over groups, not over matches. */
-	sb_add(b, "SELECT ");
+	sw_sb_printf(b, "SELECT ");
 	for (size_t i = 0; i < sp->n_by; i++) {
 		if (sh.key_of[i] == sh.dev_key)
-			sb_add(b, "dd.\"%s\", ", sw_col_name((sw_col)sp->by[i]));
+			sw_sb_printf(b, "dd.\"%s\", ", sw_col_name((sw_col)sp->by[i]));
 		else
-			sb_add(b, "g.k%d, ", sh.key_of[i]);
+			sw_sb_printf(b, "g.k%d, ", sh.key_of[i]);
 	}
-	sb_add(b, "g.* FROM (SELECT ");
+	sw_sb_printf(b, "g.* FROM (SELECT ");
 	for (int k = 0; k < sh.n_keys; k++) {
 		key_expr(b, sp, &sh, k);
-		sb_add(b, " AS k%d, ", k);
+		sw_sb_printf(b, " AS k%d, ", k);
 	}
-	sb_add(b, "count(*)");
+	sw_sb_printf(b, "count(*)");
 	for (size_t i = 0; i < sp->n_aggs; i++) {
 		if (sp->aggs[i].fn != SW_AGG_MIN && sp->aggs[i].fn != SW_AGG_MAX)
 			continue;
-		sb_add(b, ", %s(", sp->aggs[i].fn == SW_AGG_MIN ? "min" : "max");
+		sw_sb_printf(b, ", %s(", sp->aggs[i].fn == SW_AGG_MIN ? "min" : "max");
 		col_expr(b, sp->aggs[i].col);
-		sb_add(b, ")");
+		sw_sb_printf(b, ")");
 	}
 	from_where(b, &sh, -1);
 	if (sh.n_keys) {
 		positions(b, "GROUP BY", sh.n_keys);
 		positions(b, "ORDER BY", sh.n_keys);
 	}
-	sb_add(b, ") g");
+	sw_sb_printf(b, ") g");
 	if (sh.dev_key >= 0)
-		sb_add(b, " JOIN devices dd ON dd.id = g.k%d", sh.dev_key);
+		sw_sb_printf(b, " JOIN devices dd ON dd.id = g.k%d", sh.dev_key);
 	for (int k = 0; k < sh.n_keys; k++)
-		sb_add(b, "%sg.k%d", k ? ", " : " ORDER BY ", k);
-	sb_add(b, "%c", 0);
+		sw_sb_printf(b, "%sg.k%d", k ? ", " : " ORDER BY ", k);
+	sw_sb_printf(b, "%c", 0);
 	*n_st = 1;
 
 	/* One per make_set: the distinct non-null values of each group. */
@@ -1016,29 +957,29 @@ static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t
 			continue;
 		int c = sp->aggs[i].col;
 		bool arr = sw_col_type((sw_col)c) == SW_V_ARRAY;
-		sb_add(b, "SELECT ");
+		sw_sb_printf(b, "SELECT ");
 		for (int k = 0; k < sh.n_keys; k++) {
 			key_expr(b, sp, &sh, k);
-			sb_add(b, ", ");
+			sw_sb_printf(b, ", ");
 		}
 		if (arr)
-			sb_add(b, "j.value");
+			sw_sb_printf(b, "j.value");
 		else
 			col_expr(b, c);
 		from_where(b, &sh, arr ? c : -1);
-		sb_add(b, " AND ");
+		sw_sb_printf(b, " AND ");
 		if (arr)
-			sb_add(b, "j.value");
+			sw_sb_printf(b, "j.value");
 		else
 			col_expr(b, c);
-		sb_add(b, " IS NOT NULL");
+		sw_sb_printf(b, " IS NOT NULL");
 		/* Within a group of one device, ReportIds are already distinct
 		 * (UNIQUE(DeviceId, ReportId), one match per rule and record):
 		 * skip the GROUP BY, which costs as much as the scan. */
 		if (!(c == SW_COL_REPORT_ID && sh.pair))
 			positions(b, "GROUP BY", sh.n_keys + 1);
 		positions(b, "ORDER BY", sh.n_keys + 1);
-		sb_add(b, "%c", 0);
+		sw_sb_printf(b, "%c", 0);
 		(*n_st)++;
 	}
 	if (b->oom) {
@@ -1050,7 +991,7 @@ static sw_err build_sql(sw_store *st, const sw_summary_spec *sp, sbuf *b, size_t
 
 static plan *get_plan(sw_store *st, const sw_summary_spec *sp, sw_err *e)
 {
-	sbuf b = { 0 };
+	sw_strbuf b = { 0 };
 	size_t n_st;
 	if ((*e = build_sql(st, sp, &b, &n_st))) {
 		free(b.p);
@@ -1128,10 +1069,10 @@ static bool same_key(sqlite3_stmt *a, int ao, sqlite3_stmt *b, int bo, int n)
 }
 
 /* Append the value at result column i, of KQL type type, to a JSON array. */
-static void json_elem(sbuf *b, sqlite3_stmt *s, int i, sw_vtype type, bool first)
+static void json_elem(sw_strbuf *b, sqlite3_stmt *s, int i, sw_vtype type, bool first)
 {
 	if (!first)
-		sb_put(b, ",", 1);
+		sw_sb_put(b, ",", 1);
 	if (type == SW_V_LONG) {
 		/* by hand: a set can hold a million ReportIds */
 		char t[24], *e = t + sizeof(t), *p = e;
@@ -1142,18 +1083,18 @@ static void json_elem(sbuf *b, sqlite3_stmt *s, int i, sw_vtype type, bool first
 		while (u /= 10);
 		if (v < 0)
 			*--p = '-';
-		sb_put(b, p, (size_t)(e - p));
+		sw_sb_put(b, p, (size_t)(e - p));
 	} else if (type == SW_V_BOOL) {
-		sb_add(b, "%s", sqlite3_column_int64(s, i) ? "true" : "false");
+		sw_sb_printf(b, "%s", sqlite3_column_int64(s, i) ? "true" : "false");
 	} else if (type == SW_V_TIME) {
 		char t[40];
-		sb_add(b, "\"%s\"", sw_time_iso(sqlite3_column_int64(s, i), t, sizeof(t)));
+		sw_sb_printf(b, "\"%s\"", sw_time_iso(sqlite3_column_int64(s, i), t, sizeof(t)));
 	} else {
 		const char *t = (const char *)sqlite3_column_text(s, i);
 		json_t *js = json_string(t ? t : "");
 		char *enc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
 		if (enc)
-			sb_add(b, "%s", enc);
+			sw_sb_printf(b, "%s", enc);
 		else
 			b->oom = true;
 		free(enc);
@@ -1273,8 +1214,8 @@ static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_
 				size_t limit = sp->aggs[a].set_cap;
 				if (!limit || limit > SW_KQL_SET_CAP_DEFAULT)
 					limit = SW_KQL_SET_CAP_DEFAULT;
-				sbuf b = { 0 };
-				sb_add(&b, "[");
+				sw_strbuf b = { 0 };
+				sw_sb_printf(&b, "[");
 				size_t cnt = 0;
 				/* Values beyond the cap are the largest ones: skipped. */
 				while (has_row[k] && same_key(s0, nb, sk, 0, nk)) {
@@ -1289,7 +1230,7 @@ static sw_err fill(sw_store *st, const sw_summary_spec *sp, plan *p, sw_summary_
 						goto db_fail;
 					}
 				}
-				sb_add(&b, "]");
+				sw_sb_printf(&b, "]");
 				if (b.oom) {
 					free(b.p);
 					goto oom;
@@ -1501,13 +1442,13 @@ static char *json_longs(const int64_t *v, size_t n)
 /* A JSON array of n times as ISO 8601 strings. */
 static char *json_times(const int64_t *v, size_t n)
 {
-	sbuf b = { 0 };
-	sb_add(&b, "[");
+	sw_strbuf b = { 0 };
+	sw_sb_printf(&b, "[");
 	for (size_t i = 0; i < n; i++) {
 		char t[40];
-		sb_add(&b, "%s\"%s\"", i ? "," : "", sw_time_iso(v[i], t, sizeof(t)));
+		sw_sb_printf(&b, "%s\"%s\"", i ? "," : "", sw_time_iso(v[i], t, sizeof(t)));
 	}
-	sb_add(&b, "]");
+	sw_sb_printf(&b, "]");
 	if (b.oom) {
 		free(b.p);
 		return NULL;

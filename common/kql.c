@@ -5,6 +5,8 @@
  * into deep recursion at evaluation time. */
 #include "kql.h"
 
+#include "strbuf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1760,68 +1762,28 @@ const char *sw_agg_fn_name(sw_agg_fn fn)
 
 /* ---------- describe ---------- */
 
-typedef struct sb {
-	char *p;
-	size_t n, cap;
-	bool oom;
-} sb;
-
-static void sb_add(sb *b, const char *s, size_t n)
+static void sb_quoted(sw_strbuf *b, const char *s)
 {
-	if (b->oom)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 128;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		char *q = realloc(b->p, cap);
-		if (!q) {
-			b->oom = true;
-			return;
-		}
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
-static void sb_str(sb *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static SW_PRINTF(2, 3) void sb_fmt(sb *b, const char *fmt, ...)
-{
-	char tmp[96];
-	va_list ap;
-	va_start(ap, fmt);
-	int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (k > 0)
-		sb_add(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
-
-static void sb_quoted(sb *b, const char *s)
-{
-	sb_str(b, "'");
+	sw_sb_puts(b, "'");
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '\'' || c == '\\') {
 			char e[2] = { '\\', (char)c };
-			sb_add(b, e, 2);
+			sw_sb_put(b, e, 2);
 		} else if (c == '\n') {
-			sb_str(b, "\\n");
+			sw_sb_puts(b, "\\n");
 		} else if (c == '\t') {
-			sb_str(b, "\\t");
+			sw_sb_puts(b, "\\t");
 		} else if (c == '\r') {
-			sb_str(b, "\\r");
+			sw_sb_puts(b, "\\r");
 		} else {
-			sb_add(b, (const char *)&c, 1);
+			sw_sb_put(b, (const char *)&c, 1);
 		}
 	}
-	sb_str(b, "'");
+	sw_sb_puts(b, "'");
 }
 
-static void sb_span(sb *b, int64_t ms)
+static void sb_span(sw_strbuf *b, int64_t ms)
 {
 	static const struct {
 		int64_t ms;
@@ -1831,20 +1793,20 @@ static void sb_span(sb *b, int64_t ms)
 	};
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
 		if (ms % units[i].ms == 0) {
-			sb_fmt(b, "%lld%s", (long long)(ms / units[i].ms), units[i].u);
+			sw_sb_printf(b, "%lld%s", (long long)(ms / units[i].ms), units[i].u);
 			return;
 		}
 }
 
-static void sb_time(sb *b, tval v)
+static void sb_time(sw_strbuf *b, tval v)
 {
 	if (v.rel) {
 		if (v.off == 0) {
-			sb_str(b, "now()");
+			sw_sb_puts(b, "now()");
 		} else {
-			sb_str(b, "now(");
+			sw_sb_puts(b, "now(");
 			sb_span(b, v.off);
-			sb_str(b, ")");
+			sw_sb_puts(b, ")");
 		}
 		return;
 	}
@@ -1852,22 +1814,22 @@ static void sb_time(sb *b, tval v)
 	char iso[40];
 	sw_time_iso(v.off, iso, sizeof(iso));
 	iso[strlen(iso) - 1] = 0; /* the Z goes after */
-	sb_fmt(b, "datetime(%s", iso);
-	sb_str(b, "Z)");
+	sw_sb_printf(b, "datetime(%s", iso);
+	sw_sb_puts(b, "Z)");
 }
 
-static void sb_value(sb *b, int col, tval v)
+static void sb_value(sw_strbuf *b, int col, tval v)
 {
 	sw_vtype t = sw_col_type((sw_col)col);
 	if (t == SW_V_TIME)
 		sb_time(b, v);
 	else if (t == SW_V_BOOL)
-		sb_str(b, v.off ? "true" : "false");
+		sw_sb_puts(b, v.off ? "true" : "false");
 	else
-		sb_fmt(b, "%lld", (long long)v.off);
+		sw_sb_printf(b, "%lld", (long long)v.off);
 }
 
-static void describe(sb *b, const node *n, bool in_and)
+static void describe(sw_strbuf *b, const node *n, bool in_and)
 {
 	const char *cn = n->col >= 0 ? sw_col_name((sw_col)n->col) : "?";
 	switch (n->k) {
@@ -1875,61 +1837,61 @@ static void describe(sb *b, const node *n, bool in_and)
 	case NK_OR: {
 		bool paren = n->k == NK_OR && in_and;
 		if (paren)
-			sb_str(b, "(");
+			sw_sb_puts(b, "(");
 		for (size_t i = 0; i < n->n; i++) {
 			if (i)
-				sb_str(b, n->k == NK_AND ? " and " : " or ");
+				sw_sb_puts(b, n->k == NK_AND ? " and " : " or ");
 			describe(b, n->kids[i], n->k == NK_AND);
 		}
 		if (paren)
-			sb_str(b, ")");
+			sw_sb_puts(b, ")");
 		return;
 	}
 	case NK_NOT:
-		sb_str(b, "not(");
+		sw_sb_puts(b, "not(");
 		describe(b, n->kids[0], false);
-		sb_str(b, ")");
+		sw_sb_puts(b, ")");
 		return;
 	case NK_TEXT:
-		sb_fmt(b, "%s %s ", cn, n->opname);
+		sw_sb_printf(b, "%s %s ", cn, n->opname);
 		sb_quoted(b, sw_needle_text(n->nd[0]));
 		return;
 	case NK_TEXTSET:
 	case NK_NUMSET:
-		sb_fmt(b, "%s %s (", cn, n->opname);
+		sw_sb_printf(b, "%s %s (", cn, n->opname);
 		for (size_t i = 0; i < n->n; i++) {
 			if (i)
-				sb_str(b, ", ");
+				sw_sb_puts(b, ", ");
 			if (n->k == NK_NUMSET)
-				sb_fmt(b, "%lld", (long long)n->nums[i]);
+				sw_sb_printf(b, "%lld", (long long)n->nums[i]);
 			else
 				sb_quoted(b, sw_needle_text(n->nd[i]));
 		}
-		sb_str(b, ")");
+		sw_sb_puts(b, ")");
 		return;
 	case NK_CMP:
-		sb_fmt(b, "%s %s ", cn, cmp_names[n->cmp]);
+		sw_sb_printf(b, "%s %s ", cn, cmp_names[n->cmp]);
 		sb_value(b, n->col, n->a);
 		return;
 	case NK_BETWEEN:
-		sb_fmt(b, "%s %sbetween (", cn, n->neg ? "!" : "");
+		sw_sb_printf(b, "%s %sbetween (", cn, n->neg ? "!" : "");
 		sb_value(b, n->col, n->a);
-		sb_str(b, " .. ");
+		sw_sb_puts(b, " .. ");
 		sb_value(b, n->col, n->b);
-		sb_str(b, ")");
+		sw_sb_puts(b, ")");
 		return;
-	case NK_EMPTY: sb_fmt(b, "%s(%s)", n->neg ? "isnotempty" : "isempty", cn); return;
-	case NK_BOOLCOL: sb_str(b, cn); return;
+	case NK_EMPTY: sw_sb_printf(b, "%s(%s)", n->neg ? "isnotempty" : "isempty", cn); return;
+	case NK_BOOLCOL: sw_sb_puts(b, cn); return;
 	}
 }
 
 char *sw_kql_describe(const sw_kql *q)
 {
-	sb b = { NULL, 0, 0, false };
+	sw_strbuf b = { NULL, 0, 0, false };
 	if (q->where)
 		describe(&b, q->where, false);
 	else
-		sb_str(&b, "true");
+		sw_sb_puts(&b, "true");
 	if (b.oom) {
 		free(b.p);
 		return NULL;

@@ -1,0 +1,22 @@
+/* signwatch: a growable, NUL-terminated string buffer. Out of memory is
+ * sticky (oom): callers build the whole string, then check once. */
+#ifndef SW_STRBUF_H
+#define SW_STRBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct sw_strbuf {
+	char *p; /* NUL-terminated once anything was added; caller frees */
+	size_t len, cap;
+	bool oom;
+} sw_strbuf;
+
+void sw_sb_put(sw_strbuf *b, const void *s, size_t n);
+void sw_sb_puts(sw_strbuf *b, const char *s);
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void sw_sb_printf(sw_strbuf *b, const char *fmt, ...);
+
+#endif
