@@ -15,6 +15,10 @@ PKGS=(
   dpkg-dev binutils lintian systemd
   # the syslog collector the forwarding test runs
   rsyslog rsyslog-gnutls
+  # Windows: the dependency build (packaging/windows/build-deps.sh), the
+  # cross build, the MSI, and wine to run the tests and the MSI scenario
+  mingw-w64 autoconf automake libtool cmake make perl tcl xz-utils
+  wine wine64 wixl
 )
 missing=()
 for p in "${PKGS[@]}"; do

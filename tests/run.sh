@@ -90,6 +90,62 @@ step "valgrind over the fixtures" vg
 
 step "Debian package: build, install, upgrade, purge" bash tests/integration/test_deb.sh
 
+# Windows: the static dependency prefix (built from Debian source packages
+# once, then reused), the cross build with -Werror, the unit tests under
+# wine, the records against the Linux build's, the MSI and its scenario.
+# One wine prefix with a persistent wineserver for the unit tests and the
+# comparison; the MSI scenario makes its own fresh prefix, as a new machine.
+win_deps() {
+  local out
+  out=$(packaging/windows/build-deps.sh) || return 1
+  eval "$out"
+  [ -n "${SW_WIN_DEPS:-}" ] && [ -f "$SW_WIN_DEPS/cross-deps.txt" ]
+}
+win_build_and_test() {
+  [ -n "${SW_WIN_DEPS:-}" ] || return 1
+  rm -rf build-win && meson setup build-win -Dwerror=true --cross-file packaging/windows/cross-mingw64.txt \
+    --cross-file "$SW_WIN_DEPS/cross-deps.txt" >/dev/null &&
+    ninja -C build-win || return 1
+  # The exe imports nothing but Windows' own DLLs.
+  local dlls
+  dlls=$(x86_64-w64-mingw32-objdump -p build-win/signwatch.exe | awk '/DLL Name:/ {print tolower($3)}' | sort -u)
+  echo "signwatch.exe imports: $(echo $dlls)"
+  if echo "$dlls" | grep -vqE '^(kernel32|advapi32|user32|gdi32|ws2_32|crypt32|bcrypt|iphlpapi|userenv|secur32|shell32|ole32|dbghelp|wintrust|msvcrt|api-ms-win-.*|ntdll|psapi|normaliz|wldap32|rpcrt4|shlwapi|version)\.dll$'; then
+    echo "signwatch.exe imports a DLL that is not Windows' own"
+    return 1
+  fi
+  WINEPREFIX=$SW_WINEPREFIX meson test -C build-win --print-errorlogs
+}
+win_msi() {
+  [ -f build-win/signwatch.exe ] || return 1
+  SIGNWATCH_EXE=$PWD/build-win/signwatch.exe bash packaging/windows/make-msi.sh build-win
+}
+win_stage() {
+  export SW_WINEPREFIX WINEDEBUG=-all WINEDLLOVERRIDES="mscoree=;mshtml="
+  SW_WINEPREFIX=$(mktemp -d /tmp/signwatch-ci-wine.XXXXXX)
+  WINEPREFIX=$SW_WINEPREFIX wineboot -i >/dev/null 2>&1
+  WINEPREFIX=$SW_WINEPREFIX wineserver -p
+  step "Windows: dependencies from Debian source packages" win_deps
+  step "Windows: cross build (-Werror), test suite under wine" win_build_and_test
+  count_meson build-win
+  step "Windows: inspect --json gives the Linux build's records" \
+    env WINEPREFIX="$SW_WINEPREFIX" bash tests/integration/test_wine_inspect.sh build-win build-ci
+  if [ -f tests/integration/test_wine_trust.sh ]; then
+    step "Windows: the OS root store and catalogs under wine" bash tests/integration/test_wine_trust.sh build-win
+  fi
+  step "Windows: the MSI (wixl)" win_msi
+  local msi
+  msi=$(ls -t build-win/signwatch-*-x64.msi 2>/dev/null | head -1)
+  step "Windows: the MSI scenario under wine" bash packaging/windows/test-wine.sh "${msi:-build-win/none.msi}"
+  WINEPREFIX=$SW_WINEPREFIX wineserver -k >/dev/null 2>&1
+  rm -rf "$SW_WINEPREFIX"
+}
+if [ "${SW_SKIP_WINDOWS:-}" = 1 ]; then
+  echo "=== Windows stages skipped (SW_SKIP_WINDOWS=1)"
+else
+  win_stage
+fi
+
 style() {
   git ls-files '*.c' '*.h' ':!tests/fixtures/src' | xargs clang-format --dry-run --Werror
 }
