@@ -38,6 +38,7 @@
 #include "output.h"
 #include "platform.h"
 #include "record.h"
+#include "sw_attr.h"
 
 #define LI_MAX_BODY (1000 * 1000)   /* the API's limit is 1 MB a call; keep under it */
 #define TOKEN_MARGIN_MS (5 * 60000) /* refresh this long before expiry */
@@ -116,8 +117,7 @@ static void defer_cb(uv_timer_t *t)
 }
 
 /* Report a failure found inside send() later, as output.h asks. */
-static void fail_later(sw_output *o, sw_err e, int perm, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+static void fail_later(sw_output *o, sw_err e, int perm, const char *fmt, ...) SW_PRINTF(4, 5);
 static void fail_later(sw_output *o, sw_err e, int perm, const char *fmt, ...)
 {
 	va_list ap;

@@ -57,6 +57,7 @@
 #include "strbuf.h"
 #include "record.h"
 #include "syslog_format.h"
+#include "sw_attr.h"
 
 /* ------------------------------------------------------------------ */
 /* Formatting                                                          */
@@ -329,7 +330,7 @@ sw_err sw_syslog_frame(const sw_syslog_fmt *f, const sw_item *it, char **out, si
 		if (json_is_string(v))
 			sd_param(&m, sd_keys[k], json_string_value(v), json_string_length(v), &any);
 		else if (json_is_integer(v)) {
-			int l = snprintf(nb, sizeof nb, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+			int l = snprintf(nb, sizeof nb, "%lld", (long long)json_integer_value(v));
 			sd_param(&m, sd_keys[k], nb, (size_t)l, &any);
 		} else if (json_is_real(v)) {
 			int l = snprintf(nb, sizeof nb, "%.17g", json_real_value(v));
@@ -567,10 +568,9 @@ static void conn_close(conn *c, bool graceful)
 
 /* The connection failed: close it, and fail the batch in flight. */
 #if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
+SW_PRINTF(2, 3)
 #endif
-static void
-conn_fail(sw_output *o, const char *fmt, ...)
+static void conn_fail(sw_output *o, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;

@@ -15,6 +15,7 @@
 #include <errno.h>
 
 #include "platform.h"
+#include "sw_attr.h"
 
 #define APP_ID 0x53574154 /* PRAGMA application_id: "SWAT" */
 #define BUSY_TIMEOUT_MS 5000
@@ -306,10 +307,9 @@ struct sw_store {
 };
 
 #if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
+SW_PRINTF(2, 3)
 #endif
-static void
-set_err(sw_store *st, const char *fmt, ...)
+static void set_err(sw_store *st, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

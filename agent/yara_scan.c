@@ -16,6 +16,7 @@
 #include "platform.h"
 
 #include "builtin_yara.h" /* sw_builtin_yara[], generated from agent/yara/pulseway.yar */
+#include "sw_attr.h"
 
 /* Rule names longer than this are cut: YARA identifiers are at most 128
  * bytes anyway, and the name ends up in every record and log line. */
@@ -51,10 +52,9 @@ static size_t bounded_len(const char *s, size_t max)
 
 /* Append one line to why (separated by '\n' from what is there). */
 #if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 3, 4)))
+SW_PRINTF(3, 4)
 #endif
-static void
-why_add(char *why, size_t n, const char *fmt, ...)
+static void why_add(char *why, size_t n, const char *fmt, ...)
 {
 	if (!why || n == 0)
 		return;

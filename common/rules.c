@@ -19,7 +19,7 @@
 
 /* Let the compiler check our printf-style message helpers. */
 #if defined(__GNUC__) || defined(__clang__)
-#define SW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#include "sw_attr.h"
 #else
 #define SW_PRINTF(f, a)
 #endif

@@ -3,6 +3,8 @@
 #ifndef SW_STRBUF_H
 #define SW_STRBUF_H
 
+#include "sw_attr.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,9 +16,7 @@ typedef struct sw_strbuf {
 
 void sw_sb_put(sw_strbuf *b, const void *s, size_t n);
 void sw_sb_puts(sw_strbuf *b, const char *s);
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
-#endif
+SW_PRINTF(2, 3)
 void sw_sb_printf(sw_strbuf *b, const char *fmt, ...);
 
 #endif

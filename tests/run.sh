@@ -47,7 +47,7 @@ step "build (-Werror) and test" build_and_test
 count_meson build-ci
 
 asan() {
-  rm -rf build-asan && CC=clang meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+  rm -rf build-asan && CC=clang meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dc_args=-fno-sanitize-recover=undefined >/dev/null &&
     ninja -C build-asan &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 	cfg.type = SW_OUT_SYSLOG_TLS;
 	cfg.port = 6514;
 	int retries = 0;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* --option value pairs */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
 			goto usage;
@@ -140,7 +140,6 @@ int main(int argc, char **argv)
 			retries = atoi(v);
 		else
 			goto usage;
-		i++;
 	}
 	if (!cfg.host)
 		goto usage;

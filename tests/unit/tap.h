@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sw_attr.h"
+
 static int tap_n, tap_failed;
 
-static inline int tap_ok(int cond, const char *file, int line, const char *fmt, ...)
+static inline SW_PRINTF(4, 5) int tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 	tap_n++;
