@@ -57,3 +57,31 @@ void sw_sb_printf(sw_strbuf *b, const char *fmt, ...)
 	va_end(ap);
 	b->len += (size_t)k;
 }
+
+bool sw_strv_push(char ***v, size_t *n, size_t *cap, const char *s)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		char **nv = realloc(*v, nc * sizeof(char *));
+		if (!nv)
+			return false;
+		*v = nv;
+		*cap = nc;
+	}
+	size_t len = strlen(s);
+	char *d = malloc(len + 1);
+	if (!d)
+		return false;
+	memcpy(d, s, len + 1);
+	(*v)[(*n)++] = d;
+	return true;
+}
+
+void sw_strv_free(char ***v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}

@@ -19,4 +19,10 @@ void sw_sb_puts(sw_strbuf *b, const char *s);
 SW_PRINTF(2, 3)
 void sw_sb_printf(sw_strbuf *b, const char *fmt, ...);
 
+/* A growable array of malloc'd strings (folder listings): append a copy of
+ * s to (*v)[*n], growing *cap; false when out of memory (nothing added). */
+bool sw_strv_push(char ***v, size_t *n, size_t *cap, const char *s);
+/* Free the strings and the array; *v NULL and *n 0 after. */
+void sw_strv_free(char ***v, size_t *n);
+
 #endif

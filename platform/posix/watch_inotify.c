@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
+
 #if defined(__linux__)
 
 #include <dirent.h>
@@ -142,30 +144,14 @@ sw_err sw_plat_list_subdirs(const char *dir, bool follow, char ***names, size_t 
 		}
 		if (!is_dir)
 			continue;
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **nv = realloc(*names, nc * sizeof(char *));
-			if (!nv) {
-				ret = SW_ERR_NOMEM;
-				break;
-			}
-			*names = nv;
-			cap = nc;
-		}
-		if (!((*names)[*n] = strdup(e->d_name))) {
+		if (!sw_strv_push(names, n, &cap, e->d_name)) {
 			ret = SW_ERR_NOMEM;
 			break;
 		}
-		(*n)++;
 	}
 	closedir(d);
-	if (ret != SW_OK) {
-		for (size_t i = 0; i < *n; i++)
-			free((*names)[i]);
-		free(*names);
-		*names = NULL;
-		*n = 0;
-	}
+	if (ret != SW_OK)
+		sw_strv_free(names, n);
 	return ret;
 }
 

@@ -571,6 +571,12 @@ try:
     p.stdin.write(b''.join(json.dumps(o).encode() + b'\n' for o in b1) + b'#send\n')
     p.stdin.flush()
     v1 = p.stdout.readline().decode().strip()
+    # "Sent" means written to the socket (syslog has no acknowledgement:
+    # docs/FORWARDING.md); a restart before the collector has read batch 1
+    # may lose it by design. Restart *between* batches: once it is written.
+    end = time.monotonic() + 10
+    while time.monotonic() < end and sum(b'restart batch 1' in ln for ln in rs.lines(settle=0.2)) < 3:
+        time.sleep(0.05)
     rs.stop()
     rs.start()
     p.stdin.write(b''.join(json.dumps(o).encode() + b'\n' for o in b2) + b'#send\n')
