@@ -618,17 +618,17 @@ static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust
 		sw_config_free(*cfg);
 		return SW_ERR_RULE;
 	}
-	*trust = NULL;
-	if ((*cfg)->ca_file) {
-		char why[512];
-		if (sw_trust_load_file((*cfg)->ca_file, trust, why, sizeof(why)) != SW_OK) {
-			fprintf(stderr, "%s: ca_file: %s\n", a->config_path, why);
-			sw_yara_free(*yara);
-			sw_rules_free(*rules);
-			sw_config_free(*cfg);
-			return SW_ERR_CONFIG;
-		}
+	/* ca_file, else the OS root store (Windows), else none. */
+	char why[512];
+	if (sw_trust_setup((*cfg)->ca_file, trust, why, sizeof(why)) != SW_OK) {
+		fprintf(stderr, "%s: ca_file: %s\n", a->config_path, why);
+		sw_yara_free(*yara);
+		sw_rules_free(*rules);
+		sw_config_free(*cfg);
+		return SW_ERR_CONFIG;
 	}
+	if (why[0])
+		sw_log(SW_LOG_WARN, "%s; IsTrusted will be false (set ca_file)", why);
 	return SW_OK;
 }
 
@@ -842,6 +842,7 @@ static int agent_run(const char *config_path, bool config_given)
 		snprintf(a->device_name, sizeof(a->device_name), "localhost");
 	a->opts.device_name = a->device_name;
 	a->opts.trust = a->trust;
+	a->opts.catalogs = sw_plat_has_catalogs(); /* unsigned PEs looked up in the OS catalogs */
 	a->opts.yara = a->yara;
 	a->opts.max_file_bytes = (uint64_t)a->cfg->max_file_mb << 20;
 

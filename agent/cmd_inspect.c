@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "inspect.h"
+#include "pipeline.h"
 #include "platform.h"
 #include "text_escape.h"
 
@@ -99,15 +100,19 @@ int sw_cmd_inspect(int argc, char **argv)
 		                "usage: signwatch inspect [--json] [--ca-file F] [--signer-only] FILE...\n");
 		return 2;
 	}
+	/* --ca-file, else the OS root store (Windows), else none. */
 	sw_trust *trust = NULL;
-	if (ca) {
-		char why[512];
-		if (sw_trust_load_file(ca, &trust, why, sizeof(why)) != SW_OK) {
-			fprintf(stderr, "signwatch inspect: --ca-file %s\n", why);
-			return 2;
-		}
+	char twhy[512];
+	if (sw_trust_setup(ca, &trust, twhy, sizeof(twhy)) != SW_OK) {
+		fprintf(stderr, "signwatch inspect: --ca-file %s\n", twhy);
+		return 2;
 	}
+	if (twhy[0])
+		fprintf(stderr, "signwatch inspect: warning: %s; IsTrusted will be false\n", twhy);
 	o.trust = trust;
+	/* Files without an embedded signature: the OS catalogs, where there are some. */
+	if (!o.signer_only && sw_plat_has_catalogs())
+		o.catalog_find = sw_catalog_find_system;
 	o.cache = sw_cache_new(); /* one thread: one memo of certificates and chains */
 	char dev_id[41], dev_name[256];
 	if (sw_plat_device_id(dev_id) != SW_OK)

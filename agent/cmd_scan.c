@@ -270,15 +270,16 @@ int sw_cmd_scan(int argc, char **argv)
 		sw_rules_free(rules);
 		return rules ? 2 : 1;
 	}
+	/* --ca-file, else the OS root store (Windows), else none. */
 	sw_trust *trust = NULL;
-	if (ca) {
-		char why[512];
-		if (sw_trust_load_file(ca, &trust, why, sizeof(why)) != SW_OK) {
-			fprintf(stderr, "signwatch scan: --ca-file %s\n", why);
-			sw_rules_free(rules);
-			return 2;
-		}
+	char twhy[512];
+	if (sw_trust_setup(ca, &trust, twhy, sizeof(twhy)) != SW_OK) {
+		fprintf(stderr, "signwatch scan: --ca-file %s\n", twhy);
+		sw_rules_free(rules);
+		return 2;
 	}
+	if (twhy[0])
+		fprintf(stderr, "signwatch scan: warning: %s; IsTrusted will be false\n", twhy);
 	char *dir = sw_plat_dirname(db);
 	if (dir && sw_plat_mkdirs(dir) != SW_OK)
 		fprintf(stderr, "signwatch scan: cannot create %s\n", dir);
@@ -297,6 +298,7 @@ int sw_cmd_scan(int argc, char **argv)
 	c.json = json;
 	c.progress = sw_plat_isatty(2);
 	c.opts.trust = trust;
+	c.opts.catalogs = sw_plat_has_catalogs();
 	c.opts.cache = sw_cache_new();
 	c.opts.max_file_bytes = (uint64_t)max_mb << 20;
 	char dev_name[256];

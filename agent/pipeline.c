@@ -23,6 +23,58 @@ void sw_pipeline_set_hook(sw_pipeline *p, sw_pipeline_hook_fn fn, void *ud)
 	p->hook_ud = ud;
 }
 
+sw_err sw_trust_setup(const char *ca_file, sw_trust **out, char *why, size_t n)
+{
+	*out = NULL;
+	why[0] = 0;
+	if (ca_file)
+		return sw_trust_load_file(ca_file, out, why, n);
+	sw_err e = sw_plat_system_trust(out, why, n);
+	if (e == SW_ERR_UNSUPPORTED)
+		why[0] = 0; /* Linux, macOS: no store; IsTrusted needs ca_file */
+	else if (e)
+		*out = NULL;
+	return SW_OK;
+}
+
+void sw_catalog_find_system(void *ud, const sw_digest *digests, size_t n, sw_catalog_visit_fn visit,
+                            void *vctx)
+{
+	char *seen[2 * SW_CAT_MAX_TRIED];
+	size_t nseen = 0;
+	bool stop = false;
+	for (size_t i = 0; i < n && !stop; i++) {
+		char **paths = NULL;
+		size_t np = 0;
+		if (sw_plat_catalogs_for_hash(digests[i].d, digests[i].len, SW_CAT_MAX_TRIED, &paths, &np) !=
+		    SW_OK)
+			continue;
+		for (size_t k = 0; k < np; k++) {
+			bool dup = false;
+			for (size_t j = 0; j < nseen && !dup; j++)
+				dup = !strcmp(seen[j], paths[k]);
+			if (stop || dup || nseen == sizeof(seen) / sizeof(seen[0])) {
+				free(paths[k]);
+				continue;
+			}
+			seen[nseen++] = paths[k];
+			/* A catalog is opened like any scanned file: no links followed. */
+			sw_file *f = NULL;
+			char why[256];
+			if (sw_plat_file_open(paths[k], &f, why, sizeof(why)) != SW_OK)
+				continue;
+			if (sw_plat_file_is_regular(f)) {
+				sw_src src = sw_plat_file_source(f);
+				stop = visit(vctx, &src);
+			}
+			sw_plat_file_close(f);
+		}
+		free(paths);
+	}
+	for (size_t j = 0; j < nseen; j++)
+		free(seen[j]);
+}
+
 void sw_scan_file(const char *path, const sw_scan_opts *o, int64_t now_ms, sw_scan_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -49,7 +101,10 @@ void sw_scan_file(const char *path, const sw_scan_opts *o, int64_t now_ms, sw_sc
 		return;
 	}
 	sw_src src = sw_plat_file_source(f);
-	sw_inspect_opts io = { .trust = o->trust, .now_ms = now_ms, .cache = o->cache };
+	sw_inspect_opts io = { .trust = o->trust,
+		               .now_ms = now_ms,
+		               .cache = o->cache,
+		               .catalog_find = o->catalogs ? sw_catalog_find_system : NULL };
 	res->err = sw_inspect(&src, &io, &res->recs, &res->n, res->why, sizeof(res->why));
 	sw_plat_file_close(f);
 	if (res->err == SW_ERR_NOT_PE) {

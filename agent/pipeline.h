@@ -19,6 +19,7 @@
 
 typedef struct sw_scan_opts {
 	const sw_trust *trust;
+	bool catalogs;              /* look unsigned PEs up in the OS catalogs (sw_plat_has_catalogs) */
 	sw_cache *cache;            /* the calling thread's own memo, or NULL */
 	const struct sw_yara *yara; /* compiled YARA rules run on every PE, or NULL */
 	uint64_t max_file_bytes;    /* larger files are skipped */
@@ -49,6 +50,19 @@ typedef struct sw_scan_result {
 	size_t nrules;
 	bool cached; /* unchanged since the last scan: not applied again */
 } sw_scan_result;
+
+/* The trust set IsTrusted uses: the PEM file ca_file when given (an
+ * error there is SW_ERR_CONFIG with why), else the OS root store where
+ * there is one (Windows), else none (*out NULL). An OS store that cannot
+ * be read is not fatal: SW_OK, *out NULL and why says what to warn about;
+ * why is "" otherwise. */
+sw_err sw_trust_setup(const char *ca_file, sw_trust **out, char *why, size_t n);
+
+/* sw_inspect_opts.catalog_find over the OS catalog database: for each
+ * digest (SHA-256 first), the catalogs the OS says list it, each opened
+ * like a scanned file and offered once. ud is unused. */
+void sw_catalog_find_system(void *ud, const sw_digest *digests, size_t n, sw_catalog_visit_fn visit,
+                            void *vctx);
 
 /* Thread-safe: inspect path into res (res->path is a copy). */
 void sw_scan_file(const char *path, const sw_scan_opts *o, int64_t now_ms, sw_scan_result *res);

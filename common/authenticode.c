@@ -500,7 +500,8 @@ static void parse_unauth(sw_sig *s, const p7_si *si, sw_rd certs, size_t entry, 
 					parse_pkcs9(s, si, v, certs, o);
 				continue;
 			}
-			if (pass == 0 || !rd_is(&type, OID_SPC_NESTED_SIG, sizeof(OID_SPC_NESTED_SIG)))
+			if (pass == 0 || !sigs ||
+			    !rd_is(&type, OID_SPC_NESTED_SIG, sizeof(OID_SPC_NESTED_SIG)))
 				continue;
 			while (sw_rd_left(&vals)) {
 				if (sw_rd_der(&vals, &tag, &content, &v))
@@ -523,6 +524,75 @@ static void set_why(sw_sig *s, sw_err e, const char *msg)
 		snprintf(s->why, sizeof(s->why), "%s", msg);
 }
 
+static void sig_init(sw_sig *s, size_t entry, int depth, size_t len)
+{
+	memset(s, 0, sizeof(*s));
+	s->entry = entry;
+	s->depth = depth;
+	s->cs_time = SW_TIME_NULL;
+	s->md_nid = NID_undef;
+	s->der_len = len;
+}
+
+/* The SignerInfo half shared by Authenticode and catalogs: exactly one
+ * SignerInfo, its certificate, and (verifying) the signature over the
+ * encapsulated content with a contentType attribute equal to ctype.
+ * sig_ok is set only when content_ok too. False when there is no signer
+ * to report (s->why says why). */
+static bool signer_part(sw_sig *s, const p7 *sd, const uint8_t *ctype, size_t ctype_len, const char *ct_msg,
+                        bool content_ok, const sw_auth_opts *o, p7_si *si)
+{
+	const char *why = NULL;
+	sw_rd sis = sd->signers, si_seq;
+	if (sw_rd_der_expect(&sis, SW_DER_SEQUENCE, &si_seq) || sw_rd_left(&sis)) {
+		set_why(s, SW_ERR_BAD_PKCS7, "a signature must have exactly one SignerInfo");
+		return false;
+	}
+	if (si_read(si_seq, si)) {
+		set_why(s, SW_ERR_BAD_PKCS7, "malformed SignerInfo");
+		return false;
+	}
+	sw_rd signer_tlv;
+	s->signer = find_signer(sd->certs, si, o->cache, &signer_tlv);
+	if (!s->signer) {
+		set_why(s, SW_ERR_BAD_PKCS7, "signer certificate not carried in the signature");
+		return false;
+	}
+	s->issuer = find_issuer(sd->certs, s->signer, signer_tlv, o->cache);
+	if (o->verify) {
+		sw_rd val, ct, c = tlv_content(sd->econtent);
+		if (!verify_si(si, s->signer, c.p, c.len, &why))
+			set_why(s, SW_OK, why);
+		else if (attr_single(si->attrs_in, OID_PKCS9_CONTENT_TYPE, sizeof(OID_PKCS9_CONTENT_TYPE),
+		                     &val) ||
+		         sw_rd_der_expect(&val, SW_DER_OID, &ct) || !rd_is(&ct, ctype, ctype_len))
+			set_why(s, SW_OK, ct_msg);
+		else
+			s->sig_ok = content_ok;
+		s->certs = all_certs(sd->certs, o->cache);
+	}
+	return true;
+}
+
+/* The SignedData walk and its eContentType check (ct_msg when it is not
+ * ctype or there is no content); the verdict goes into s. */
+static sw_err open_signed(const uint8_t *der, size_t len, const uint8_t *ctype, size_t ctype_len,
+                          const char *ct_msg, sw_sig *s, p7 *sd)
+{
+	const char *why = NULL;
+	sw_err e = p7_read(der, len, sd, &s->der_len, &why);
+	if (e) {
+		set_why(s, e, why);
+		return e;
+	}
+	s->parsed = true;
+	if (!rd_is(&sd->ctype, ctype, ctype_len) || !sd->econtent.len) {
+		set_why(s, SW_ERR_BAD_PKCS7, ct_msg);
+		return SW_ERR_BAD_PKCS7;
+	}
+	return SW_OK;
+}
+
 static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth, const sw_auth_opts *o,
                         sw_sigs *sigs)
 {
@@ -531,67 +601,60 @@ static sw_err parse_one(const uint8_t *der, size_t len, size_t entry, int depth,
 		return SW_ERR_LIMIT;
 	}
 	sw_sig *s = &sigs->v[sigs->n++];
-	memset(s, 0, sizeof(*s));
-	s->entry = entry;
-	s->depth = depth;
-	s->cs_time = SW_TIME_NULL;
-	s->md_nid = NID_undef;
-	s->der_len = len;
+	sig_init(s, entry, depth, len);
 	if (len == 0) {
 		set_why(s, SW_ERR_BAD_PKCS7, "entry holds no signature bytes");
 		return SW_OK;
 	}
 	p7 sd;
-	const char *why = NULL;
-	sw_err e = p7_read(der, len, &sd, &s->der_len, &why);
-	if (e) {
-		set_why(s, e, why);
-		return SW_OK;
-	}
-	s->parsed = true;
-	if (!rd_is(&sd.ctype, OID_SPC_INDIRECT_DATA, sizeof(OID_SPC_INDIRECT_DATA)) || !sd.econtent.len) {
-		set_why(s, SW_ERR_BAD_PKCS7, "content is not SpcIndirectDataContent");
-		return SW_OK;
-	}
-	e = parse_indirect(s, sd.econtent);
+	if (open_signed(der, len, OID_SPC_INDIRECT_DATA, sizeof(OID_SPC_INDIRECT_DATA),
+	                "content is not SpcIndirectDataContent", s, &sd))
+		return SW_OK; /* the verdict is in s */
+	sw_err e = parse_indirect(s, sd.econtent);
 	if (e) /* keep going: the signer is still worth reporting */
 		set_why(s, e,
 		        e == SW_ERR_UNSUPPORTED ? "unsupported content or digest algorithm"
 		                                : "malformed SpcIndirectDataContent");
-	sw_rd sis = sd.signers, si_seq;
 	p7_si si;
-	if (sw_rd_der_expect(&sis, SW_DER_SEQUENCE, &si_seq) || sw_rd_left(&sis)) {
-		set_why(s, SW_ERR_BAD_PKCS7, "Authenticode requires exactly one SignerInfo");
+	if (!signer_part(s, &sd, OID_SPC_INDIRECT_DATA, sizeof(OID_SPC_INDIRECT_DATA),
+	                 "contentType attribute missing or not SpcIndirectDataContent", !e, o, &si))
 		return SW_OK;
-	}
-	if (si_read(si_seq, &si)) {
-		set_why(s, SW_ERR_BAD_PKCS7, "malformed SignerInfo");
-		return SW_OK;
-	}
-	sw_rd signer_tlv;
-	s->signer = find_signer(sd.certs, &si, o->cache, &signer_tlv);
-	if (!s->signer) {
-		set_why(s, SW_ERR_BAD_PKCS7, "signer certificate not carried in the signature");
-		return SW_OK;
-	}
-	s->issuer = find_issuer(sd.certs, s->signer, signer_tlv, o->cache);
-	if (o->verify) {
-		sw_rd val, ct;
-		if (!verify_si(&si, s->signer, tlv_content(sd.econtent).p, tlv_content(sd.econtent).len,
-		               &why))
-			set_why(s, SW_OK, why);
-		else if (attr_single(si.attrs_in, OID_PKCS9_CONTENT_TYPE, sizeof(OID_PKCS9_CONTENT_TYPE),
-		                     &val) ||
-		         sw_rd_der_expect(&val, SW_DER_OID, &ct) ||
-		         !rd_is(&ct, OID_SPC_INDIRECT_DATA, sizeof(OID_SPC_INDIRECT_DATA)))
-			set_why(s, SW_OK, "contentType attribute missing or not SpcIndirectDataContent");
-		else
-			s->sig_ok = !e;
-		s->certs = all_certs(sd.certs, o->cache);
-	}
 	if (si.sig.len)
 		parse_unauth(s, &si, sd.certs, entry, depth, o, sigs);
 	return SW_OK;
+}
+
+sw_err sw_signed_content_parse(const uint8_t *der, size_t len, const uint8_t *ctype, size_t ctype_len,
+                               const char *ct_msg, const sw_auth_opts *o, sw_sig *s, const uint8_t **econtent,
+                               size_t *econtent_len)
+{
+	sig_init(s, 0, 0, len);
+	*econtent = NULL;
+	*econtent_len = 0;
+	p7 sd;
+	sw_err e = open_signed(der, len, ctype, ctype_len, ct_msg, s, &sd);
+	if (e)
+		return e;
+	*econtent = sd.econtent.p;
+	*econtent_len = sd.econtent.len;
+	p7_si si;
+	if (!signer_part(s, &sd, ctype, ctype_len, ct_msg, true, o, &si))
+		return s->err;
+	/* The countersignature only: nested signatures are Authenticode's. */
+	if (si.sig.len)
+		parse_unauth(s, &si, sd.certs, 0, 0, o, NULL);
+	return SW_OK;
+}
+
+sw_err sw_spc_indirect_parse(const uint8_t *tlv, size_t len, int *md_nid, uint8_t *digest, size_t *digest_len)
+{
+	sw_sig s;
+	sig_init(&s, 0, 0, len);
+	sw_err e = parse_indirect(&s, sw_rd_make(tlv, len));
+	*md_nid = s.md_nid;
+	*digest_len = s.digest_len;
+	memcpy(digest, s.digest, s.digest_len);
+	return e;
 }
 
 sw_err sw_authenticode_parse(const uint8_t *der, size_t len, size_t entry, const sw_auth_opts *o,
@@ -600,15 +663,20 @@ sw_err sw_authenticode_parse(const uint8_t *der, size_t len, size_t entry, const
 	return parse_one(der, len, entry, 0, o, sigs);
 }
 
+void sw_sig_free(sw_sig *s)
+{
+	X509_free(s->signer);
+	X509_free(s->issuer);
+	X509_free(s->cs_signer);
+	sk_X509_pop_free(s->certs, X509_free);
+	sk_X509_pop_free(s->cs_certs, X509_free);
+	s->signer = s->issuer = s->cs_signer = NULL;
+	s->certs = s->cs_certs = NULL;
+}
+
 void sw_sigs_free(sw_sigs *sigs)
 {
-	for (size_t i = 0; i < sigs->n; i++) {
-		sw_sig *s = &sigs->v[i];
-		X509_free(s->signer);
-		X509_free(s->issuer);
-		X509_free(s->cs_signer);
-		sk_X509_pop_free(s->certs, X509_free);
-		sk_X509_pop_free(s->cs_certs, X509_free);
-	}
+	for (size_t i = 0; i < sigs->n; i++)
+		sw_sig_free(&sigs->v[i]);
 	sigs->n = 0;
 }

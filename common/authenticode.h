@@ -69,6 +69,29 @@ sw_err sw_authenticode_parse(const uint8_t *der, size_t len, size_t entry, const
                              sw_sigs *sigs);
 
 void sw_sigs_free(sw_sigs *sigs);
+/* Free what one sw_sig owns (it may then be reused). */
+void sw_sig_free(sw_sig *s);
+
+/* The same walk and checks for a SignedData of another content type (a
+ * catalog's CTL): ctype is the DER contents of the eContentType OID that
+ * is required, ct_msg the verdict when it is not that (or has no
+ * content). One SignerInfo is verified over the encapsulated content as
+ * for Authenticode (PKCS#7 content: its contents octets; CMS OCTET
+ * STRING: its value) and its countersignature read; nested signatures
+ * are not followed. On success *econtent is the encapsulated content's
+ * TLV (borrowed from der) for the caller to parse, and s holds the
+ * signer; s->sig_ok says whether the signature verified (o->verify). On
+ * failure s->err/why say why; s->signer may still be set. */
+sw_err sw_signed_content_parse(const uint8_t *der, size_t len, const uint8_t *ctype, size_t ctype_len,
+                               const char *ct_msg, const sw_auth_opts *o, sw_sig *s, const uint8_t **econtent,
+                               size_t *econtent_len);
+
+/* SpcIndirectDataContent (the TLV) of a PE image: its digest algorithm
+ * and digest (digest has room for SW_DIGEST_MAX). SW_ERR_UNSUPPORTED when
+ * it describes something else or an unknown algorithm, SW_ERR_BAD_DER
+ * when malformed. */
+sw_err sw_spc_indirect_parse(const uint8_t *tlv, size_t len, int *md_nid, uint8_t *digest,
+                             size_t *digest_len);
 
 /* Lower-case short name of a digest NID ("sha256"); NULL when unsupported. */
 const char *sw_md_name(int nid);

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "authenticode.h"
+#include "catalog.h"
 #include "pe.h"
 #include "x509util.h"
 
@@ -26,6 +27,14 @@ typedef struct scan {
 	int nids[SW_SIG_MAX_COUNT]; /* distinct Authenticode digest algorithms */
 	uint8_t got[SW_SIG_MAX_COUNT][EVP_MAX_MD_SIZE];
 	size_t nmd;
+	/* catalog lookup (a PE without an embedded signature) */
+	const sw_inspect_opts *o;
+	sw_digest want[2]; /* the file's Authenticode SHA-256 and SHA-1 */
+	sw_sig cat;        /* the best catalog signature found; owned */
+	int cat_rank;      /* 0 none, 1 listed, 2 signature verifies, 3 trusted */
+	bool cat_root_ms;  /* for rank 3 */
+	char cat_why[200];
+	unsigned cat_tried;
 } scan;
 
 static void hex(const uint8_t *d, size_t n, char *out)
@@ -191,6 +200,13 @@ static sw_err stream_digests(scan *s, char *why, size_t wl)
 		if (j == s->nmd)
 			s->nids[s->nmd++] = g->md_nid;
 	}
+	/* A PE without an embedded signature may be signed by a catalog, which
+	 * lists its Authenticode SHA-1 (older catalogs) or SHA-256 digest:
+	 * both are computed in the same pass, only when a lookup is wanted. */
+	if (!s->sigs.n && s->o->catalog_find) {
+		s->nids[s->nmd++] = NID_sha256; /* preferred when a catalog lists both */
+		s->nids[s->nmd++] = NID_sha1;
+	}
 	EVP_MD_CTX *fctx[2] = { EVP_MD_CTX_new(), EVP_MD_CTX_new() };
 	EVP_MD_CTX *actx[SW_SIG_MAX_COUNT] = { 0 };
 	uint8_t *buf = malloc(SW_STREAM_CHUNK);
@@ -232,6 +248,16 @@ static sw_err stream_digests(scan *s, char *why, size_t wl)
 		feed_range(actx, s->nmd, p, off, (size_t)(lim - off), &s->pe);
 		off = lim;
 	}
+	/* Without a certificate table the image is hashed as if padded with
+	 * zeros to 8 bytes, as signing would pad it (osslsigncode, and
+	 * CryptCATAdminCalcHashFromFileHandle, which catalogs are made with). */
+	uint64_t from, to;
+	sw_pe_digest_skip_table(&s->pe, &from, &to);
+	if (to == from && size % 8) {
+		static const uint8_t zero[8];
+		for (size_t j = 0; j < s->nmd; j++)
+			EVP_DigestUpdate(actx[j], zero, (size_t)(8 - size % 8));
+	}
 	uint8_t d[EVP_MAX_MD_SIZE];
 	unsigned dl;
 	EVP_DigestFinal_ex(fctx[0], d, &dl);
@@ -251,16 +277,13 @@ out:
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
-static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r, const sw_inspect_opts *o)
+/* The signer's columns, and its countersignature's. */
+static void fill_identity(const sw_sig *g, const char *type, sw_record *r)
 {
-	r->signature_index = (int)idx;
-	r->is_nested = g->depth > 0;
 	r->digest_algorithm = xstrdup(sw_md_name(g->md_nid));
-	if (g->err)
-		r->error = xstrdup(g->why[0] ? g->why : sw_err_str(g->err));
 	if (g->signer) {
 		r->is_signed = true;
-		r->signature_type = xstrdup("Embedded");
+		r->signature_type = xstrdup(type);
 		r->signer = sw_x509_display_name(X509_get_subject_name(g->signer));
 		r->signer_dn = sw_x509_dn(X509_get_subject_name(g->signer));
 		r->issuer = sw_x509_display_name(X509_get_issuer_name(g->signer));
@@ -280,28 +303,24 @@ static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r, c
 		r->countersig_type = xstrdup(g->cs_kind == SW_CS_RFC3161 ? "rfc3161" : "pkcs9");
 		r->countersig_time = g->cs_time;
 	}
-	if (o->signer_only)
-		return;
+}
 
-	bool dig_ok = false;
-	for (size_t j = 0; j < s->nmd; j++)
-		if (s->nids[j] == g->md_nid && g->digest_len &&
-		    memcmp(s->got[j], g->digest, g->digest_len) == 0)
-			dig_ok = true;
-	r->digest_matches = g->digest_len ? (dig_ok ? SW_YES : SW_NO) : SW_NULL;
-
-	char why[200] = "";
-	bool trusted = false, root_ms = false;
+/* IsTrusted of a signature whose digest check gave dig_ok; why (n bytes)
+ * says why not. The same rule for embedded and catalog signatures. */
+static bool sig_trusted(const sw_sig *g, bool dig_ok, uint32_t anomalies, const sw_inspect_opts *o,
+                        bool *root_ms, char *why, size_t n)
+{
+	*root_ms = false;
 	if (!g->signer)
-		snprintf(why, sizeof(why), "not signed: %s", g->why[0] ? g->why : "no signer certificate");
+		snprintf(why, n, "not signed: %s", g->why[0] ? g->why : "no signer certificate");
 	else if (!g->sig_ok)
-		snprintf(why, sizeof(why), "signature: %s", g->why[0] ? g->why : "does not verify");
+		snprintf(why, n, "signature: %s", g->why[0] ? g->why : "does not verify");
 	else if (!dig_ok)
-		snprintf(why, sizeof(why), "file digest does not match the signed digest");
-	else if (s->pe.anomalies)
-		snprintf(why, sizeof(why), "layout anomaly");
+		snprintf(why, n, "file digest does not match the signed digest");
+	else if (anomalies)
+		snprintf(why, n, "layout anomaly");
 	else if (!o->trust)
-		snprintf(why, sizeof(why), "no CA file configured");
+		snprintf(why, n, "no CA file configured");
 	else {
 		/* The countersignature's time counts only when it verifies and its
 		 * own chain builds to a timestamping root. */
@@ -313,13 +332,91 @@ static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r, c
 			                    SW_USAGE_TIMESTAMPING, &ms, tw, sizeof(tw)))
 				at = g->cs_time;
 		}
-		trusted = sw_trust_verify(o->trust, o->cache, g->signer, g->certs, at, SW_USAGE_CODE_SIGNING,
-		                          &root_ms, why, sizeof(why));
+		return sw_trust_verify(o->trust, o->cache, g->signer, g->certs, at, SW_USAGE_CODE_SIGNING,
+		                       root_ms, why, n);
 	}
+	return false;
+}
+
+static void set_trust(sw_record *r, bool trusted, bool root_ms, const char *why)
+{
 	r->is_trusted = trusted ? SW_YES : SW_NO;
 	r->is_root_signer_microsoft = root_ms ? SW_YES : SW_NO;
 	if (!trusted)
 		r->trust_error = strdup(why);
+}
+
+static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r, const sw_inspect_opts *o)
+{
+	r->signature_index = (int)idx;
+	r->is_nested = g->depth > 0;
+	if (g->err)
+		r->error = xstrdup(g->why[0] ? g->why : sw_err_str(g->err));
+	fill_identity(g, "Embedded", r);
+	if (o->signer_only)
+		return;
+
+	bool dig_ok = false;
+	for (size_t j = 0; j < s->nmd; j++)
+		if (s->nids[j] == g->md_nid && g->digest_len &&
+		    memcmp(s->got[j], g->digest, g->digest_len) == 0)
+			dig_ok = true;
+	r->digest_matches = g->digest_len ? (dig_ok ? SW_YES : SW_NO) : SW_NULL;
+
+	char why[200] = "";
+	bool root_ms = false;
+	bool trusted = sig_trusted(g, dig_ok, s->pe.anomalies, o, &root_ms, why, sizeof(why));
+	set_trust(r, trusted, root_ms, why);
+}
+
+/* One candidate catalog from the caller's lookup. The first trusted one
+ * wins; without one, the first whose signature verifies; else the first
+ * that lists the file. Returns true to stop the lookup. */
+static bool catalog_visit(void *vctx, const sw_src *src)
+{
+	scan *s = vctx;
+	const sw_inspect_opts *o = s->o;
+	if (s->cat_tried >= SW_CAT_MAX_TRIED)
+		return true;
+	s->cat_tried++;
+	sw_auth_opts ao = { .verify = true, .cache = o->cache };
+	sw_sig g;
+	if (sw_catalog_check_src(src, s->want, 2, &ao, &g) != SW_CAT_LISTED)
+		return false;
+	char why[200] = "";
+	bool root_ms = false;
+	/* The member's digest is the file's: that is how it was found. */
+	bool trusted = sig_trusted(&g, true, s->pe.anomalies, o, &root_ms, why, sizeof(why));
+	int rank = trusted ? 3 : g.sig_ok ? 2 : 1;
+	if (rank <= s->cat_rank) {
+		sw_sig_free(&g);
+		return false;
+	}
+	sw_sig_free(&s->cat);
+	s->cat = g;
+	s->cat_rank = rank;
+	s->cat_root_ms = root_ms;
+	snprintf(s->cat_why, sizeof(s->cat_why), "%s", why);
+	return rank == 3;
+}
+
+/* The Authenticode SHA-256 and SHA-1 stream_digests added last. */
+static void catalog_lookup(scan *s, const sw_inspect_opts *o)
+{
+	for (int k = 0; k < 2; k++) {
+		sw_digest *w = &s->want[k];
+		w->nid = s->nids[s->nmd - 2 + k];
+		w->len = (size_t)EVP_MD_get_size(EVP_get_digestbynid(w->nid));
+		memcpy(w->d, s->got[s->nmd - 2 + k], w->len);
+	}
+	o->catalog_find(o->catalog_ud, s->want, 2, catalog_visit, s);
+}
+
+static void fill_catalog(scan *s, sw_record *r)
+{
+	fill_identity(&s->cat, "Catalog", r);
+	r->digest_matches = SW_YES;
+	set_trust(r, s->cat_rank == 3, s->cat_root_ms, s->cat_why);
 }
 
 void sw_records_free(sw_record *recs, size_t n)
@@ -339,6 +436,7 @@ sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs,
 	if (!s)
 		return SW_ERR_NOMEM;
 	s->src = src;
+	s->o = o;
 	sw_err e = read_head(s, why, whylen);
 	if (!e) {
 		e = read_table(s);
@@ -349,6 +447,8 @@ sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs,
 		parse_sigs(s, o);
 		if (!o->signer_only)
 			e = stream_digests(s, why, whylen);
+		if (!e && !o->signer_only && !s->sigs.n && o->catalog_find)
+			catalog_lookup(s, o);
 	}
 	if (!e) {
 		size_t n = s->sigs.n ? s->sigs.n : 1;
@@ -367,7 +467,9 @@ sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs,
 					fill_signature(s, &s->sigs.v[i], i, r, o);
 					continue;
 				}
-				if (!o->signer_only) {
+				if (s->cat_rank)
+					fill_catalog(s, r);
+				else if (!o->signer_only) {
 					r->is_trusted = r->is_root_signer_microsoft = SW_NO;
 					r->trust_error = strdup("not signed");
 				}
@@ -386,6 +488,7 @@ sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs,
 		}
 	}
 	sw_sigs_free(&s->sigs);
+	sw_sig_free(&s->cat);
 	free(s->head);
 	free(s->table);
 	free(s);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -13,6 +14,11 @@
 
 struct sw_trust {
 	X509_STORE *store;
+	size_t nroots;
+	/* SHA-1 thumbprints of certificates that must not appear in a chain
+	 * (Windows' Disallowed store), sorted for bsearch once verifying */
+	char (*distrusted)[41];
+	size_t ndistrusted, cap;
 };
 
 /* Microsoft's root CAs by SHA-1 thumbprint: the 1997 and 2001 roots, and
@@ -41,13 +47,70 @@ bool sw_is_microsoft_root(const X509 *x)
 	return false;
 }
 
-sw_err sw_trust_load_file(const char *path, sw_trust **out, char *why, size_t n)
+sw_trust *sw_trust_new(void)
 {
 	sw_trust *t = calloc(1, sizeof(*t));
+	if (t && !(t->store = X509_STORE_new())) {
+		free(t);
+		t = NULL;
+	}
+	return t;
+}
+
+sw_err sw_trust_add_der(sw_trust *t, const uint8_t *der, size_t len)
+{
+	const uint8_t *p = der;
+	X509 *x = len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
+	sw_err e = SW_OK;
+	if (!x || p != der + len)
+		e = SW_ERR_BAD_DER;
+	/* A certificate already in the store is not an error (the OS store may
+	 * hold one twice, under two names). */
+	else if (X509_STORE_add_cert(t->store, x) != 1 &&
+	         ERR_GET_REASON(ERR_peek_last_error()) != X509_R_CERT_ALREADY_IN_HASH_TABLE)
+		e = SW_ERR_CRYPTO;
+	else
+		t->nroots++;
+	X509_free(x);
+	ERR_clear_error();
+	return e;
+}
+
+static int tp_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+sw_err sw_trust_add_distrusted_der(sw_trust *t, const uint8_t *der, size_t len)
+{
+	const uint8_t *p = der;
+	X509 *x = len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
+	if (!x || p != der + len) {
+		X509_free(x);
+		ERR_clear_error();
+		return SW_ERR_BAD_DER;
+	}
+	if (t->ndistrusted == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		void *nv = realloc(t->distrusted, cap * sizeof(t->distrusted[0]));
+		if (!nv) {
+			X509_free(x);
+			return SW_ERR_NOMEM;
+		}
+		t->distrusted = nv;
+		t->cap = cap;
+	}
+	sw_x509_thumbprint(x, t->distrusted[t->ndistrusted++]);
+	X509_free(x);
+	qsort(t->distrusted, t->ndistrusted, sizeof(t->distrusted[0]), tp_cmp);
+	return SW_OK;
+}
+
+size_t sw_trust_count(const sw_trust *t) { return t ? t->nroots : 0; }
+
+sw_err sw_trust_load_file(const char *path, sw_trust **out, char *why, size_t n)
+{
+	sw_trust *t = sw_trust_new();
 	if (!t)
 		return SW_ERR_NOMEM;
-	t->store = X509_STORE_new();
-	if (!t->store || X509_STORE_load_file(t->store, path) != 1) {
+	if (X509_STORE_load_file(t->store, path) != 1) {
 		unsigned long e = ERR_peek_last_error();
 		snprintf(why, n, "%s: cannot load CA certificates: %s", path,
 		         e ? ERR_reason_error_string(e) : "unreadable");
@@ -55,6 +118,7 @@ sw_err sw_trust_load_file(const char *path, sw_trust **out, char *why, size_t n)
 		sw_trust_free(t);
 		return SW_ERR_CONFIG;
 	}
+	t->nroots = (size_t)sk_X509_OBJECT_num(X509_STORE_get0_objects(t->store));
 	*out = t;
 	return SW_OK;
 }
@@ -64,6 +128,7 @@ void sw_trust_free(sw_trust *t)
 	if (!t)
 		return;
 	X509_STORE_free(t->store);
+	free(t->distrusted);
 	free(t);
 }
 
@@ -147,6 +212,14 @@ bool sw_trust_verify(const sw_trust *t, sw_cache *cache, X509 *leaf, STACK_OF(X5
 				ok = 0;
 				break;
 			}
+		}
+	}
+	for (int i = 0; ok == 1 && t->ndistrusted && i < len; i++) {
+		char tp[41];
+		sw_x509_thumbprint(sk_X509_value(chain, i), tp);
+		if (bsearch(tp, t->distrusted, t->ndistrusted, sizeof(t->distrusted[0]), tp_cmp)) {
+			snprintf(why, n, "chain: a certificate in it is distrusted (Disallowed store)");
+			ok = 0;
 		}
 	}
 	if (ok == 1 && len > 0)

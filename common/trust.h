@@ -17,6 +17,18 @@ typedef enum sw_usage { SW_USAGE_CODE_SIGNING, SW_USAGE_TIMESTAMPING } sw_usage;
 
 /* Load PEM certificates from a file; SW_ERR_CONFIG with why on failure. */
 sw_err sw_trust_load_file(const char *path, sw_trust **out, char *why, size_t n);
+
+/* An empty set to fill from DER certificates (an OS root store); NULL
+ * when out of memory. */
+sw_trust *sw_trust_new(void);
+/* Add one trusted root (DER, exactly len bytes); SW_ERR_BAD_DER when it
+ * does not parse. Adding one already present is not an error. */
+sw_err sw_trust_add_der(sw_trust *t, const uint8_t *der, size_t len);
+/* Distrust a certificate (DER): a chain containing it is never trusted,
+ * wherever it sits (Windows' Disallowed store). */
+sw_err sw_trust_add_distrusted_der(sw_trust *t, const uint8_t *der, size_t len);
+/* Roots added (or objects loaded from the file). */
+size_t sw_trust_count(const sw_trust *t);
 void sw_trust_free(sw_trust *t);
 
 /* Build and verify leaf's chain (extra: untrusted certificates from the

@@ -184,4 +184,25 @@ sw_err sw_plat_service_state(char *state, size_t ns, char *why, size_t n);
  * source "signwatch"; POSIX: syslog). level as sw_log: 0 debug .. 3 error. */
 void sw_plat_log_event(int level, const char *msg);
 
+/* ---- code-signing trust and security catalogs ---------------------------
+ * Windows: the OS root store for IsTrusted, and the system catalogs for
+ * files without an embedded signature. POSIX has neither (ca_file is used
+ * there): the calls return SW_ERR_UNSUPPORTED. */
+typedef struct sw_trust sw_trust;
+
+/* The LocalMachine ROOT store as a trust set (Microsoft-root detection as
+ * for a CA file), with the certificates of the LocalMachine Disallowed
+ * store excluded and distrusted wherever they appear in a chain. A store
+ * with no usable certificate is SW_ERR_IO with why. */
+sw_err sw_plat_system_trust(sw_trust **out, char *why, size_t n);
+
+/* Catalog files (full paths, malloc'd array of malloc'd UTF-8 strings)
+ * that the OS catalog database says list a file with this Authenticode
+ * digest (20 bytes: SHA-1, 32: SHA-256), at most max of them. *n is 0
+ * when none does. The caller verifies each itself (common/catalog.h). */
+sw_err sw_plat_catalogs_for_hash(const uint8_t *digest, size_t len, size_t max, char ***paths, size_t *n);
+/* Does this OS have a catalog database worth asking (so that inspect
+ * should compute an unsigned file's Authenticode digests)? */
+bool sw_plat_has_catalogs(void);
+
 #endif

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Build the signwatch MSI: make-msi.sh [BUILD_DIR] [OUT_DIR]
 #
-# BUILD_DIR (default build-win in the source tree) is a meson cross build
-# (packaging/windows/cross-mingw64.txt); signwatch.exe is built there when
-# needed. OUT_DIR (default BUILD_DIR) gets signwatch-VERSION-x64.msi, whose
-# path is the last line printed on stdout.
+# BUILD_DIR (default $SW_WIN_BUILD, else build-win in the source tree) is a
+# meson cross build (packaging/windows/cross-mingw64.txt); signwatch.exe is
+# built there when needed. OUT_DIR (default BUILD_DIR) gets
+# signwatch-VERSION-x64.msi, whose path is the last line printed on stdout.
 #
 # Environment:
 #   SW_WIN_DEPS     the static dependency prefix (packaging/windows/build-deps.sh);
 #                   when unset, build-deps.sh is run (it reuses a built prefix)
 #   SIGNWATCH_EXE   use this signwatch.exe instead of building one
+#   SW_WIN_BUILD    the default BUILD_DIR (test-wine.sh looks there too)
 #
 # Needs wixl (Debian package wixl, msitools >= 0.101), python3, and for the
 # build meson, ninja and mingw-w64.
@@ -22,7 +23,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-build=${1:-$src/build-win}
+build=${1:-${SW_WIN_BUILD:-$src/build-win}}
 out=${2:-$build}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

@@ -5,25 +5,47 @@
 # silently with public properties, check the service reaches RUNNING, the
 # configuration holds the properties, a signed PE copied into a folder made
 # after the start (under ROOTS) is recorded and matched, `net stop` stops
-# the service cleanly, and `msiexec /x` removes it but keeps the store.
+# the service cleanly; the event source (signwatch.exe's message table)
+# and version resource; `service uninstall`/`install`/`start` without the
+# MSI, with the data folder's protected DACL; `msiexec /x` removes the
+# service and the event source but keeps the store, and `msiexec /x
+# REMOVE_DATA=1` removes the store, records and configuration too.
 # The prefix and the wineserver are removed at the end.
 #
-# MSI defaults to the newest build-win/signwatch-*-x64.msi. Needs wine
-# (64-bit). Environment: SW_WINE_KEEP=1 keeps the prefix (printed).
+# MSI defaults to the newest signwatch-*-x64.msi in $SW_WIN_BUILD (default
+# build-win in the source tree). Needs wine (64-bit) and python3.
+# Environment: SW_WINE_KEEP=1 keeps the prefix (printed). Every msiexec
+# writes a verbose log (/l*v); a failing one is quoted in the TAP output.
+#
+# The prefix is made like a machine that is set up, then rebooted:
+# - it is created by the first wine command alone: `wineboot -i` on an
+#   empty prefix runs a second initialisation beside the automatic one and
+#   leaves two services.exe answering \\.\pipe\svcctl, so a service created
+#   through one is unknown to the other (1060 after `service install`,
+#   1055 "database locked" from StartService, 1627 from msiexec). The test
+#   checks that exactly one service manager runs;
+# - the secret's machine environment variable is set, then wine is
+#   restarted: services get the environment the service manager read at
+#   boot (docs/DEPLOY.md), and without the variable the agent refuses its
+#   configuration and the install fails, as it should.
 #
 # Wine specifics (each reported as a TAP comment when it happens):
-# - the first `msiexec /i` of an MSI with a service on a fresh prefix can
-#   fail with 1627; it is retried once;
+# - the first `msiexec /i` on a fresh prefix is retried once if it fails
+#   with 1627 (the reason, from its log, is printed);
 # - wine's recursive watching does not report folders that existed before
 #   the watch started, so the test folder is created after the start;
-# - wine has no event log (ReportEventW goes nowhere) and its service
-#   manager ignores FailureActionsOnNonCrashFailures and the pre-shutdown
-#   timeout; `service set-recovery` says so and the MSI carries on.
+# - wine's event log is a stub (ReportEventW goes nowhere): the event
+#   source's registration and the message table are checked instead; its
+#   service manager ignores FailureActionsOnNonCrashFailures and the
+#   pre-shutdown timeout (`service set-recovery` says so, the MSI carries on);
+# - wine keeps no ACL on disk for a folder: what SetNamedSecurityInfoW set
+#   on %ProgramData%\signwatch is read back while the wineserver runs.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-msi=${1:-$(ls -t "$src"/build-win/signwatch-*-x64.msi 2>/dev/null | head -1)}
+build=${SW_WIN_BUILD:-$src/build-win}
+msi=${1:-$(ls -t "$build"/signwatch-*-x64.msi 2>/dev/null | head -1)}
 [ -n "$msi" ] && [ -f "$msi" ] || {
 	echo "Bail out! no MSI (give its path, or build one with packaging/windows/make-msi.sh)"
 	exit 1
@@ -80,19 +102,127 @@ yaml=$data/signwatch.yaml
 records=$data/logs/records.jsonl
 winmsi=$(winepath -w "$msi" 2>/dev/null)
 
+nlog=0
+# run_msiexec ARGS...: run it with a verbose log; rc is its exit code. A
+# failure quotes the log's failed actions and what the custom actions
+# (signwatch.exe) printed.
+run_msiexec() {
+	nlog=$((nlog + 1))
+	local log=$drive/msi-$nlog.log
+	wine msiexec "$@" /l*v "C:\\msi-$nlog.log" >"$WINEPREFIX/msiexec-$nlog.out" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		note "msiexec $* -> exit $rc; from C:\\msi-$nlog.log and its output:"
+		{
+			grep -a -E 'Return value [03]\.' "$log" | grep -v MigrateFeatureStates
+			grep -a '^signwatch' "$WINEPREFIX/msiexec-$nlog.out"
+		} 2>/dev/null | head -20 | sed 's/^/#   /'
+		wine sc query signwatch 2>/dev/null | tr -d '\r' | grep -E 'STATE|EXIT_CODE' | sed 's/^/#   /'
+	fi
+	return 0
+}
+# The services.exe processes of this prefix (there must be one).
+managers() {
+	local p n=0
+	for p in /proc/[0-9]*; do
+		{ tr '\0' '\n' <"$p/cmdline"; } 2>/dev/null | head -1 | grep -qi 'services\.exe$' || continue
+		{ tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX" && n=$((n + 1))
+	done
+	echo $n
+}
+
+evkey='HKLM\System\CurrentControlSet\Services\EventLog\Application\signwatch'
+# event_source EXE: the event source's registration names EXE as its
+# message file and supports error, warning and information (7).
+event_source() {
+	local q
+	q=$(wine reg query "$evkey" 2>/dev/null | tr -d '\r')
+	echo "$q" | grep -Eq "EventMessageFile[[:space:]]+REG_(EXPAND_)?SZ[[:space:]]+$(printf '%s' "$1" | sed 's/[][\\.*^$]/\\&/g')\$" &&
+		echo "$q" | grep -Eq 'TypesSupported[[:space:]]+REG_DWORD[[:space:]]+0x7$' || {
+		echo "$q"
+		return 1
+	}
+}
+# pe_resources EXE: the message table's entries ("message ID TEXT") and
+# the version resource's strings ("version KEY=VALUE"), read from the PE
+# file itself.
+pe_resources() {
+	python3 - "$1" <<'EOF'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+pe = struct.unpack_from("<I", b, 0x3C)[0]
+nsec, optsz = struct.unpack_from("<H", b, pe + 6)[0], struct.unpack_from("<H", b, pe + 20)[0]
+opt = pe + 24
+rsrc_rva = struct.unpack_from("<I", b, opt + 112 + 2 * 8)[0]  # PE32+, data directory 2
+secs = [struct.unpack_from("<8sIIII", b, opt + optsz + 40 * i) for i in range(nsec)]
+def off(rva):
+    for _, vs, va, rs, rp in secs:
+        if va <= rva < va + max(vs, rs):
+            return rva - va + rp
+    sys.exit("rva %#x outside the sections" % rva)
+base = off(rsrc_rva)
+def entries(d):
+    named, ids = struct.unpack_from("<HH", b, base + d + 12)
+    for i in range(named + ids):
+        yield struct.unpack_from("<II", b, base + d + 16 + 8 * i)
+def leaves(d):
+    for _, to in entries(d):
+        if to & 0x80000000:
+            yield from leaves(to & 0x7FFFFFFF)
+        else:
+            rva, size = struct.unpack_from("<II", b, base + to)
+            yield b[off(rva):off(rva) + size]
+def version(data, o, end):
+    while o + 6 <= end:
+        ln, vl, ty = struct.unpack_from("<HHH", data, o)
+        if not ln:
+            break
+        k = e = o + 6
+        while data[e:e + 2] != b"\0\0":
+            e += 2
+        key = data[k:e].decode("utf-16-le")
+        v = (e + 2 + 3) & ~3
+        if ty == 1 and vl:
+            print("version %s=%s" % (key, data[v:v + 2 * vl].decode("utf-16-le").rstrip("\0")))
+        c = (v + (2 * vl if ty == 1 else vl) + 3) & ~3
+        if key in ("VS_VERSION_INFO", "StringFileInfo") or (len(key) == 8 and key.startswith("04")):
+            version(data, c, o + ln)
+        o = (o + ln + 3) & ~3
+for rtype, to in entries(0):
+    for data in leaves(to & 0x7FFFFFFF):
+        if rtype == 11:  # RT_MESSAGETABLE: blocks of ids, then (length, flags, text) entries
+            for k in range(struct.unpack_from("<I", data)[0]):
+                lo, hi, eo = struct.unpack_from("<III", data, 4 + 12 * k)
+                for mid in range(lo, hi + 1):
+                    ln, fl = struct.unpack_from("<HH", data, eo)
+                    t = data[eo + 4:eo + ln].decode("utf-16-le" if fl & 1 else "cp1252")
+                    print("message %#010x %s" % (mid, t.rstrip("\0").strip()))
+                    eo += ln
+        elif rtype == 16:  # RT_VERSION
+            version(data, 0, len(data))
+EOF
+}
+
 note "msi: $msi"
 note "prefix: $WINEPREFIX ($(wine --version))"
 wineserver -p # persistent: the services outlive each wine command
-wineboot -i >/dev/null 2>&1
-wine sc query >/dev/null 2>&1 # services.exe up before the install
-sleep 3
+# The first command creates the prefix (see the top: not `wineboot -i`).
+wineboot -u >/dev/null 2>&1
 mkdir -p "$drive/swroot"
 # The logs_ingestion output's secret, by name (CLIENT_SECRET_ENV): a machine
-# environment variable, which services get (see docs/DEPLOY.md). Without it
-# the service refuses to start (the variable is not set) and the install
-# fails, as it should.
+# environment variable, which services get from the service manager's
+# environment, read at boot (docs/DEPLOY.md). Without it the service
+# refuses to start (the variable is not set) and the install fails, as it
+# should. So: set it, then restart wine ("reboot").
 wine reg add 'HKLM\System\CurrentControlSet\Control\Session Manager\Environment' /v SIGNWATCH_TEST_SECRET \
 	/t REG_SZ /d not-a-real-secret /f >/dev/null 2>&1
+wineserver -k >/dev/null 2>&1
+wineserver -w
+wineserver -p
+wine sc query >/dev/null 2>&1 # boots: services.exe up before the install
+m=$(managers)
+[ "$m" = 1 ] && ok "one service manager (services.exe) in the prefix" ||
+	not_ok "one service manager (services.exe) in the prefix" "$m running"
 
 props=(ROOTS='C:\swroot'
 	LOGS_INGESTION_ENDPOINT=https://signwatch-dce.westeurope-1.ingest.monitor.azure.com
@@ -102,22 +232,15 @@ props=(ROOTS='C:\swroot'
 	SYSLOG_HOST=127.0.0.1 SYSLOG_PORT=6514 HTTPS_URL=https://127.0.0.1:9/signwatch)
 
 # 1. install
-wine msiexec /i "$winmsi" /qn "${props[@]}" >/dev/null 2>&1
-rc=$?
+run_msiexec /i "$winmsi" /qn "${props[@]}"
 # wine passes a Windows exit code to the shell modulo 256: 1627 is 91.
 if [ $rc -eq 1627 ] || [ $rc -eq $((1627 % 256)) ]; then
-	note "first msiexec /i failed with 1627 (ERROR_FUNCTION_FAILED; wine, fresh prefix, MSI with a service): retrying once"
-	# Wine's StartServices gave up before the first, slow start of the
-	# process connected; the rollback marked the service for deletion while
-	# that process kept running. Stop it so the service really goes.
-	wine sc stop signwatch >/dev/null 2>&1
-	for _ in $(seq 1 30); do
+	note "first msiexec /i failed with 1627 (ERROR_FUNCTION_FAILED; wine, fresh prefix): retrying once"
+	for _ in $(seq 1 30); do # the rollback deleted the service
 		wine sc query signwatch 2>/dev/null | grep -q STATE || break
 		sleep 1
 	done
-	sleep 5
-	wine msiexec /i "$winmsi" /qn "${props[@]}" >/dev/null 2>&1
-	rc=$?
+	run_msiexec /i "$winmsi" /qn "${props[@]}"
 fi
 [ $rc -eq 0 ] && ok "msiexec /i /qn with properties (exit 0)" || not_ok "msiexec /i /qn with properties" "exit $rc"
 
@@ -135,11 +258,35 @@ for _ in $(seq 1 60); do
 done
 [ "$state" = RUNNING ] && ok "service signwatch is RUNNING" ||
 	not_ok "service signwatch is RUNNING" "state: ${state:-none}; $(wine sc query signwatch 2>&1 | tr -d '\r')"
-qc=$(wine sc qc signwatch 2>/dev/null | tr -d '\r')
-echo "$qc" | grep -q 'AUTO_START' && echo "$qc" | grep -qi 'LocalSystem' &&
-	echo "$qc" | grep -q 'signwatch.exe" run --config "C:\\ProgramData\\signwatch\\signwatch.yaml"' &&
+# wine's sc has no `qc`: the service's registry key holds the same.
+qc=$(wine reg query 'HKLM\System\CurrentControlSet\Services\signwatch' 2>/dev/null | tr -d '\r')
+img=$(echo "$qc" | awk '$1 == "ImagePath" {sub(/^[ \t]*ImagePath[ \t]+REG_[A-Z_]+[ \t]+/, ""); print}')
+echo "$qc" | grep -Eq 'Start[[:space:]]+REG_DWORD[[:space:]]+0x2$' &&
+	echo "$qc" | grep -Eq 'ObjectName[[:space:]]+REG_SZ[[:space:]]+LocalSystem$' &&
+	echo "$img" | grep -qF 'Program Files\signwatch\signwatch.exe' &&
+	echo "$img" | grep -qF -e 'signwatch.exe" run --config "C:\ProgramData\signwatch\signwatch.yaml"' -e 'signwatch.exe run --config "C:\ProgramData\signwatch\signwatch.yaml"' &&
 	ok "service: automatic start, LocalSystem, run --config %ProgramData%\\signwatch\\signwatch.yaml" ||
 	not_ok "service configuration" "$qc"
+case $img in
+'"'*) ;;
+*) note "ImagePath is not quoted ($img): wine's msi does not quote it, Windows Installer does" ;;
+esac
+
+# The event log: the MSI registered the source with signwatch.exe as its
+# message file, and the exe holds the table and a version resource.
+winexe='C:\Program Files\signwatch\signwatch.exe'
+out=$(event_source "$winexe") && ok "MSI: event source signwatch, EventMessageFile = signwatch.exe, TypesSupported 7" ||
+	not_ok "MSI: event source registered" "$out"
+res=$(pe_resources "$exe" 2>&1)
+echo "$res" | grep -qx 'message 0x40000001 %1' && echo "$res" | grep -qx 'message 0x80000002 %1' &&
+	echo "$res" | grep -qx 'message 0xc0000003 %1' &&
+	ok "signwatch.exe has the message table (ids 1, 2, 3: information, warning, error; \"%1\")" ||
+	not_ok "signwatch.exe has the message table" "$res"
+version=$(sed -n "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'\([0-9][0-9.]*\)'.*/\1/p" "$src/meson.build" | head -1)
+echo "$res" | grep -qx "version FileVersion=$version" && echo "$res" | grep -qx "version ProductVersion=$version" &&
+	echo "$res" | grep -qx 'version CompanyName=signwatch' && echo "$res" | grep -q '^version FileDescription=.' &&
+	ok "signwatch.exe has a version resource ($version, CompanyName signwatch)" ||
+	not_ok "signwatch.exe has a version resource ($version)" "$res"
 
 # 3. the configuration
 missing=
@@ -183,6 +330,36 @@ ec=$(wine sc query signwatch 2>/dev/null | tr -d '\r' | awk '/WIN32_EXIT_CODE/ {
 check "signwatch service start (waits for RUNNING)" wine "$exe" service start --timeout 60
 check "signwatch service stop (waits for STOPPED)" wine "$exe" service stop --timeout 60
 
+# 5b. without the MSI: `service uninstall` removes the service and the
+# event source; `service install` registers both (the exe as the message
+# file), locks the data folder down, and `service start` right after works.
+check "signwatch service uninstall" wine "$exe" service uninstall --timeout 60
+q=$(wine reg query "$evkey" 2>&1 | tr -d '\r')
+wine sc query signwatch 2>/dev/null | grep -q STATE && not_ok "service uninstall removes the service" ||
+	ok "service uninstall removes the service"
+echo "$q" | grep -q EventMessageFile && not_ok "service uninstall removes the event source" "$q" ||
+	ok "service uninstall removes the event source"
+# +advapi shows the call that sets the folder's DACL; wine keeps no ACL on
+# disk to read back (it maps a DACL to mode bits only), so the call and
+# its flags are what can be seen.
+WINEDEBUG=trace+advapi wine "$exe" service install >"$WINEPREFIX/install.out" 2>&1
+rc=$?
+tr -d '\r' <"$WINEPREFIX/install.out" | grep -q '^signwatch service install: done' && [ $rc -eq 0 ] &&
+	ok "signwatch service install (exit 0)" || not_ok "signwatch service install" "exit $rc; $(grep -v ':trace:' "$WINEPREFIX/install.out")"
+out=$(event_source "$winexe") && ok "service install: event source signwatch, EventMessageFile = signwatch.exe, TypesSupported 7" ||
+	not_ok "service install: event source registered" "$out"
+acl=$(grep -a 'trace:advapi:SetNamedSecurityInfoW' "$WINEPREFIX/install.out" | tr -d '\r')
+# SE_FILE_OBJECT (1), DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION
+# (0x80000004, printed signed), no owner, no group, a DACL, no SACL.
+echo "$acl" | grep -Eq 'SetNamedSecurityInfoW L"C:\\\\ProgramData\\\\signwatch" 1 -2147483644 0+ 0+ 0*[1-9A-F][0-9A-F]* 0+$' &&
+	ok "service install sets a protected DACL on C:\\ProgramData\\signwatch" ||
+	not_ok "service install sets a protected DACL on C:\\ProgramData\\signwatch" "${acl:-no SetNamedSecurityInfoW call}"
+qc=$(wine reg query 'HKLM\System\CurrentControlSet\Services\signwatch' 2>/dev/null | tr -d '\r')
+echo "$qc" | grep -Eq 'ImagePath[[:space:]]+REG_(EXPAND_)?SZ[[:space:]]+"C:\\Program Files\\signwatch\\signwatch\.exe" run --config "C:\\ProgramData\\signwatch\\signwatch\.yaml"$' &&
+	ok "service install: quoted ImagePath, run --config the default configuration" || not_ok "service install: ImagePath" "$qc"
+check "signwatch service start right after install (waits for RUNNING)" wine "$exe" service start --timeout 60
+check "signwatch service stop (waits for STOPPED)" wine "$exe" service stop --timeout 60
+
 # 6. an upgrade-style reinstall without properties keeps the configuration
 before=$(md5sum <"$yaml")
 wine "$exe" service configure >/dev/null 2>&1
@@ -190,24 +367,40 @@ wine "$exe" service configure >/dev/null 2>&1
 	not_ok "service configure without properties keeps signwatch.yaml"
 
 # 7. uninstall
-wine msiexec /x "$winmsi" /qn >/dev/null 2>&1
-rc=$?
+run_msiexec /x "$winmsi" /qn
+out=$WINEPREFIX/msiexec-$nlog.out
 [ $rc -eq 0 ] && ok "msiexec /x /qn (exit 0)" || not_ok "msiexec /x /qn" "exit $rc"
 q=$(wine sc query signwatch 2>&1 | tr -d '\r')
 echo "$q" | grep -q 'STATE' && not_ok "the service is removed" "$q" || ok "the service is removed"
 [ ! -e "$exe" ] && ok "signwatch.exe is removed" || not_ok "signwatch.exe is removed"
-[ -f "$data/signwatch.db" ] && [ -f "$yaml" ] && ok "the store and the configuration are kept (no REMOVE_DATA)" ||
-	not_ok "the store and the configuration are kept" "$(ls -la "$data" 2>&1)"
+q=$(wine reg query "$evkey" 2>&1 | tr -d '\r')
+echo "$q" | grep -q -e EventMessageFile -e TypesSupported && not_ok "the event source is removed" "$q" ||
+	ok "the event source is removed"
+[ -f "$data/signwatch.db" ] && [ -f "$yaml" ] && ! grep -q 'remove-data' "$out" &&
+	ok "the store and the configuration are kept (no REMOVE_DATA: SwRemoveData did not run)" ||
+	not_ok "the store and the configuration are kept" "$(ls -la "$data" 2>&1; cat "$out")"
 
 # 8. REMOVE_DATA=1
-wine msiexec /i "$winmsi" /qn >/dev/null 2>&1
-rc=$?
+run_msiexec /i "$winmsi" /qn
 [ $rc -eq 0 ] && grep -qF "roots: ['C:\\swroot']" "$yaml" && ok "reinstall without properties (exit 0) keeps the configuration" ||
 	not_ok "reinstall without properties keeps the configuration" "exit $rc; $(head -20 "$yaml" 2>&1)"
-wine msiexec /x "$winmsi" /qn REMOVE_DATA=1 >/dev/null 2>&1
-rc=$?
-[ $rc -eq 0 ] && [ ! -e "$data/signwatch.db" ] && [ ! -e "$yaml" ] && ok "msiexec /x REMOVE_DATA=1 removes the store and the configuration" ||
-	not_ok "msiexec /x REMOVE_DATA=1 removes the data" "exit $rc; $(ls -laR "$data" 2>&1 | head -20)"
+state=
+for _ in $(seq 1 30); do # the store is in use until the service runs and is stopped again
+	state=$(wine sc query signwatch 2>/dev/null | tr -d '\r' | awk '/STATE/ {print $4}')
+	[ "$state" = RUNNING ] && break
+	sleep 1
+done
+run_msiexec /x "$winmsi" /qn REMOVE_DATA=1
+out=$WINEPREFIX/msiexec-$nlog.out
+# SwRemoveData (signwatch.exe service remove-data) runs deferred, after
+# DeleteServices and before RemoveFiles, and says what it removed.
+tr -d '\r' <"$out" | grep -q 'remove-data: removed .*signwatch\.db$' &&
+	tr -d '\r' <"$out" | grep -q 'remove-data: removed .*signwatch\.yaml$' &&
+	ok "REMOVE_DATA=1: SwRemoveData ran (service remove-data)" || not_ok "REMOVE_DATA=1: SwRemoveData ran" "$(cat "$out")"
+left=$(cd "$data" 2>/dev/null && find . -mindepth 1 | head -20)
+[ $rc -eq 0 ] && [ ! -e "$data/signwatch.db" ] && [ ! -e "$yaml" ] && [ ! -e "$records" ] && [ -z "$left" ] &&
+	ok "msiexec /x REMOVE_DATA=1 removes the store, the records and the configuration" ||
+	not_ok "msiexec /x REMOVE_DATA=1 removes the data" "exit $rc; left in ProgramData\\signwatch: $left"
 
 echo "1..$n"
 [ $fails -eq 0 ]

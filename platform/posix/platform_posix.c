@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "record.h"
+#include "strbuf.h"
 
 sw_err sw_plat_device_id(char out[41])
 {
@@ -374,23 +375,14 @@ sw_err sw_plat_list_dir(const char *dir, char ***names, size_t *n)
 	while ((e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **nv = realloc(*names, nc * sizeof(char *));
-			if (!nv) {
-				ret = SW_ERR_NOMEM;
-				break;
-			}
-			*names = nv;
-			cap = nc;
-		}
-		if (!((*names)[*n] = strdup(e->d_name))) {
+		if (!sw_strv_push(names, n, &cap, e->d_name)) {
 			ret = SW_ERR_NOMEM;
 			break;
 		}
-		(*n)++;
 	}
 	closedir(d);
+	if (ret != SW_OK)
+		sw_strv_free(names, n);
 	return ret;
 }
 
@@ -543,3 +535,22 @@ void sw_plat_log_event(int level, const char *msg)
 	static const int prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
 	syslog(LOG_DAEMON | prio[level < 0 ? 0 : level > 3 ? 3 : level], "%s", msg);
 }
+
+/* ---- code-signing trust and security catalogs: Windows only ------------
+ * Linux and macOS have no code-signing root store (ca_file is used) and no
+ * catalog database. */
+sw_err sw_plat_system_trust(sw_trust **out, char *why, size_t n)
+{
+	*out = NULL;
+	snprintf(why, n, "this OS has no code-signing root store; set ca_file");
+	return SW_ERR_UNSUPPORTED;
+}
+
+sw_err sw_plat_catalogs_for_hash(const uint8_t *digest, size_t len, size_t max, char ***paths, size_t *n)
+{
+	*paths = NULL;
+	*n = 0;
+	return SW_ERR_UNSUPPORTED;
+}
+
+bool sw_plat_has_catalogs(void) { return false; }

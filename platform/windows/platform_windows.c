@@ -1027,6 +1027,54 @@ static const char *data_path(char **slot, const char *rel)
 	return *slot;
 }
 
+/* %ProgramData%\signwatch gets a protected DACL: full control for SYSTEM
+ * and Administrators only, inherited by what is created inside. The files
+ * are created owner-only already (private_sddl), but the folder itself
+ * would inherit ProgramData's ACL, under which Users may list it and
+ * create files and folders in it (a planted rules\ or logs\ entry, a
+ * hard link). Existing children with inherited ACEs are updated by
+ * SetNamedSecurityInfoW; those with a protected DACL are left as they are.
+ * Called by service_windows.c: at every service start, at install and from
+ * the MSI's set-recovery action (after its configure action). */
+static const wchar_t data_dir_sddl[] = L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
+
+sw_err sw_win_protect_data_dir(char *why, size_t n);
+sw_err sw_win_protect_data_dir(char *why, size_t n)
+{
+	char *dir = join2(program_data(), "signwatch");
+	if (!dir)
+		return SW_ERR_NOMEM;
+	DWORD e = ERROR_SUCCESS;
+	wchar_t *w = NULL;
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PACL dacl = NULL;
+	BOOL present = FALSE, defaulted = FALSE;
+	if (sw_plat_mkdirs(dir) != SW_OK)
+		e = GetLastError() ? GetLastError() : ERROR_PATH_NOT_FOUND;
+	else if (!(w = path_to_wide(dir)))
+		e = ERROR_INVALID_NAME;
+	else if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(data_dir_sddl, SDDL_REVISION_1, &sd,
+	                                                               NULL) ||
+	         !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted))
+		e = GetLastError();
+	else if (!present || !dacl)
+		e = ERROR_INVALID_SECURITY_DESCR;
+	else
+		e = SetNamedSecurityInfoW(w, SE_FILE_OBJECT,
+		                          DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+		                          NULL, NULL, dacl, NULL);
+	if (e != ERROR_SUCCESS) {
+		char msg[256];
+		win_strerror(e, msg, sizeof(msg));
+		snprintf(why, n, "securing %s (SYSTEM and Administrators only): %s", dir, msg);
+	}
+	if (sd)
+		LocalFree(sd);
+	free(w);
+	free(dir);
+	return e == ERROR_SUCCESS ? SW_OK : SW_ERR_IO;
+}
+
 const char *sw_plat_default_store(void)
 {
 	static char *p;

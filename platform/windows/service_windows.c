@@ -18,9 +18,12 @@
  * go through a pipe to a reader thread that writes them to the Application
  * event log (source "signwatch"): warn/error lines as warnings/errors, info
  * lines as information, debug lines dropped. The event source's message
- * file is .NET's EventLogMessages.dll (every id is "%1") when it exists;
- * without it Event Viewer prefixes the text with "The description for
- * Event ID ... cannot be found", the message itself is still shown. */
+ * file is signwatch.exe itself: its message table (messages.mc) has one
+ * "%1" message per severity, ids 1, 2 and 3.
+ *
+ * The data folder (%ProgramData%\signwatch) gets a protected DACL (SYSTEM
+ * and Administrators only) at every start, at install and from the MSI's
+ * set-recovery action (platform_windows.c: sw_win_protect_data_dir). */
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
@@ -35,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "messages.h" /* windmc's ids (build dir): SW_MSG_INFO, SW_MSG_WARNING, SW_MSG_ERROR */
 #include "platform.h"
 
 #define SVC_NAME L"signwatch"
@@ -43,7 +47,9 @@
 	L"Watches the file system for new executables, reads their Authenticode signatures, "                \
 	L"evaluates Sentinel hunting rules locally and forwards records and summaries."
 #define EVENTLOG_KEY L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\signwatch"
-#define NET_EVENT_MESSAGES L"%SystemRoot%\\Microsoft.NET\\Framework64\\v4.0.30319\\EventLogMessages.dll"
+
+/* The data folder's protected DACL (platform_windows.c). */
+sw_err sw_win_protect_data_dir(char *why, size_t n);
 
 #define START_WAIT_HINT_MS 30000
 #define STOP_WAIT_HINT_MS 30000
@@ -114,9 +120,9 @@ void sw_plat_log_event(int level, const char *msg)
 	WORD type = level >= 3   ? EVENTLOG_ERROR_TYPE
 	            : level == 2 ? EVENTLOG_WARNING_TYPE
 	                         : EVENTLOG_INFORMATION_TYPE;
-	/* Event ids: 1 information, 2 warning, 3 error (any id is "%1" with
-	 * EventLogMessages.dll). */
-	DWORD id = level >= 3 ? 3 : level == 2 ? 2 : 1;
+	/* The message table's ids (severity bits included: the table is
+	 * searched by the full id; Event Viewer shows 1, 2, 3). */
+	DWORD id = level >= 3 ? SW_MSG_ERROR : level == 2 ? SW_MSG_WARNING : SW_MSG_INFO;
 	wchar_t *w = utf8_to_wide(msg);
 	if (!w)
 		return;
@@ -348,6 +354,13 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
 	if (svc.tick_stop)
 		svc.tick_thread = CreateThread(NULL, 0, tick_main, NULL, 0, NULL);
 	log_redirect_start();
+	{
+		/* Before the agent creates its store and logs there; a failure is
+		 * reported, not fatal (the files themselves are owner-only). */
+		char why[512];
+		if (sw_win_protect_data_dir(why, sizeof(why)) != SW_OK)
+			sw_plat_log_event(2, why);
+	}
 
 	{
 		char line[1200], msg[1400];
@@ -487,21 +500,29 @@ static sw_err apply_recovery(SC_HANDLE s, char *why, size_t n)
 	return SW_OK;
 }
 
-/* The event source, so Event Viewer can show our messages. */
-static void register_event_source(void)
+/* The event source, so Event Viewer can show our messages: the message
+ * table is in the service's binary. (The MSI writes the same two values
+ * itself, component C.eventlog, and removes them at uninstall.) */
+static sw_err register_event_source(const wchar_t *exe, char *why, size_t n)
 {
 	HKEY k;
-	if (RegCreateKeyExW(HKEY_LOCAL_MACHINE, EVENTLOG_KEY, 0, NULL, 0, KEY_SET_VALUE, NULL, &k, NULL) !=
-	    ERROR_SUCCESS)
-		return;
-	wchar_t expanded[MAX_PATH];
+	LSTATUS r =
+	        RegCreateKeyExW(HKEY_LOCAL_MACHINE, EVENTLOG_KEY, 0, NULL, 0, KEY_SET_VALUE, NULL, &k, NULL);
+	if (r != ERROR_SUCCESS) {
+		set_why(why, n, "registering the event source", (DWORD)r);
+		return SW_ERR_IO;
+	}
 	DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE | EVENTLOG_INFORMATION_TYPE;
-	if (ExpandEnvironmentStringsW(NET_EVENT_MESSAGES, expanded, MAX_PATH) &&
-	    GetFileAttributesW(expanded) != INVALID_FILE_ATTRIBUTES)
-		(void)RegSetValueExW(k, L"EventMessageFile", 0, REG_EXPAND_SZ,
-		                     (const BYTE *)NET_EVENT_MESSAGES, (DWORD)sizeof(NET_EVENT_MESSAGES));
-	(void)RegSetValueExW(k, L"TypesSupported", 0, REG_DWORD, (const BYTE *)&types, sizeof(types));
+	r = RegSetValueExW(k, L"EventMessageFile", 0, REG_EXPAND_SZ, (const BYTE *)exe,
+	                   (DWORD)((wcslen(exe) + 1) * sizeof(wchar_t)));
+	if (r == ERROR_SUCCESS)
+		r = RegSetValueExW(k, L"TypesSupported", 0, REG_DWORD, (const BYTE *)&types, sizeof(types));
 	RegCloseKey(k);
+	if (r != ERROR_SUCCESS) {
+		set_why(why, n, "registering the event source", (DWORD)r);
+		return SW_ERR_IO;
+	}
+	return SW_OK;
 }
 
 sw_err sw_plat_service_set_recovery(char *why, size_t n)
@@ -511,8 +532,10 @@ sw_err sw_plat_service_set_recovery(char *why, size_t n)
 		return SW_ERR_IO;
 	sw_err e = apply_recovery(s, why, n);
 	CloseServiceHandle(s);
+	/* The MSI's custom action: after SwConfigure made the folder, before
+	 * the service starts. */
 	if (!e)
-		register_event_source();
+		e = sw_win_protect_data_dir(why, n);
 	return e;
 }
 
@@ -599,7 +622,9 @@ sw_err sw_plat_service_install(const sw_service_opts *o, char *why, size_t n)
 	if (s && ret == SW_OK)
 		ret = apply_recovery(s, why, n);
 	if (ret == SW_OK)
-		register_event_source();
+		ret = register_event_source(exe, why, n);
+	if (ret == SW_OK)
+		ret = sw_win_protect_data_dir(why, n);
 	if (s)
 		CloseServiceHandle(s);
 	CloseServiceHandle(scm);

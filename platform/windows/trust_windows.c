@@ -1,0 +1,162 @@
+/* signwatch: Windows code-signing trust. The LocalMachine ROOT store
+ * becomes the sw_trust that IsTrusted builds chains against (the
+ * Disallowed store distrusted), and the catalog database (CryptCATAdmin)
+ * says which system catalogs list a file's Authenticode digest. The
+ * catalogs themselves are verified by common/catalog.c, not by the OS:
+ * the same rules as embedded signatures, and the same on every platform. */
+#include <windows.h>
+
+#include <wincrypt.h>
+
+#include <mscat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform.h"
+#include "trust.h"
+
+/* DRIVER_ACTION_VERIFY: the subsystem of the OS's own catalogs
+ * (catroot\{F750E6C3-38EE-11D1-85E5-00C04FC295EE}), and of third-party
+ * drivers' catalogs installed with CryptCATAdminAddCatalog. */
+static const GUID catalog_subsystem = {
+	0xf750e6c3, 0x38ee, 0x11d1, { 0x85, 0xe5, 0x00, 0xc0, 0x4f, 0xc2, 0x95, 0xee }
+};
+
+static HCERTSTORE open_machine_store(const wchar_t *name)
+{
+	return CertOpenStore(CERT_STORE_PROV_SYSTEM_W, 0, 0,
+	                     CERT_SYSTEM_STORE_LOCAL_MACHINE | CERT_STORE_READONLY_FLAG |
+	                             CERT_STORE_OPEN_EXISTING_FLAG,
+	                     name);
+}
+
+/* A root whose enhanced-key-usage property (set by an administrator or by
+ * root auto-update) allows neither code signing nor time stamping is not
+ * one IsTrusted may end at: Windows would refuse it for this purpose. No
+ * property means every usage. */
+static bool usable_root(PCCERT_CONTEXT c)
+{
+	DWORD n = 0;
+	if (!CertGetEnhancedKeyUsage(c, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG, NULL, &n))
+		return GetLastError() == (DWORD)CRYPT_E_NOT_FOUND;
+	CERT_ENHKEY_USAGE *u = malloc(n);
+	bool ok = false;
+	if (u && CertGetEnhancedKeyUsage(c, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG, u, &n)) {
+		ok = u->cUsageIdentifier == 0; /* present but empty: Windows treats as all */
+		for (DWORD i = 0; i < u->cUsageIdentifier; i++)
+			ok |= !strcmp(u->rgpszUsageIdentifier[i], szOID_PKIX_KP_CODE_SIGNING) ||
+			      !strcmp(u->rgpszUsageIdentifier[i], szOID_PKIX_KP_TIMESTAMP_SIGNING);
+	}
+	free(u);
+	return ok;
+}
+
+sw_err sw_plat_system_trust(sw_trust **out, char *why, size_t n)
+{
+	*out = NULL;
+	HCERTSTORE root = open_machine_store(L"ROOT");
+	if (!root) {
+		snprintf(why, n, "cannot open the LocalMachine ROOT store (error %lu)", GetLastError());
+		return SW_ERR_IO;
+	}
+	sw_trust *t = sw_trust_new();
+	if (!t) {
+		CertCloseStore(root, 0);
+		return SW_ERR_NOMEM;
+	}
+	size_t bad = 0;
+	PCCERT_CONTEXT c = NULL;
+	while ((c = CertEnumCertificatesInStore(root, c)) != NULL)
+		if (usable_root(c) && sw_trust_add_der(t, c->pbCertEncoded, c->cbCertEncoded) != SW_OK)
+			bad++; /* one the OS keeps but OpenSSL cannot parse: not a root for us */
+	CertCloseStore(root, 0);
+	/* Disallowed: revoked roots, intermediates and leaves (e.g. after a CA
+	 * compromise). Absent on a fresh system, which is fine. */
+	HCERTSTORE dis = open_machine_store(L"Disallowed");
+	if (dis) {
+		while ((c = CertEnumCertificatesInStore(dis, c)) != NULL)
+			(void)sw_trust_add_distrusted_der(t, c->pbCertEncoded, c->cbCertEncoded);
+		CertCloseStore(dis, 0);
+	}
+	if (!sw_trust_count(t)) {
+		snprintf(why, n, "the LocalMachine ROOT store holds no usable certificate (%zu unreadable)",
+		         bad);
+		sw_trust_free(t);
+		return SW_ERR_IO;
+	}
+	*out = t;
+	return SW_OK;
+}
+
+typedef BOOL(WINAPI *acquire2_fn)(HCATADMIN *, const GUID *, const WCHAR *, const CERT_STRONG_SIGN_PARA *,
+                                  DWORD);
+
+/* SHA-256 lookups need CryptCATAdminAcquireContext2 (Windows 8 and
+ * later); it is resolved at run time so the binary still starts on
+ * systems without it, where only SHA-1 lookups work. */
+static bool acquire(HCATADMIN *h, size_t len)
+{
+	if (len == 20)
+		return CryptCATAdminAcquireContext(h, &catalog_subsystem, 0);
+	HMODULE m = GetModuleHandleW(L"wintrust.dll");
+	acquire2_fn f =
+	        m ? (acquire2_fn)(void (*)(void))GetProcAddress(m, "CryptCATAdminAcquireContext2") : NULL;
+	return f && f(h, &catalog_subsystem, L"SHA256", NULL, 0);
+}
+
+static char *utf8_of(const wchar_t *w)
+{
+	int k = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
+	char *s = k > 0 ? malloc((size_t)k) : NULL;
+	if (s && WideCharToMultiByte(CP_UTF8, 0, w, -1, s, k, NULL, NULL) != k) {
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+sw_err sw_plat_catalogs_for_hash(const uint8_t *digest, size_t len, size_t max, char ***paths, size_t *n)
+{
+	*paths = NULL;
+	*n = 0;
+	if ((len != 20 && len != 32) || !max)
+		return SW_ERR_UNSUPPORTED;
+	HCATADMIN h = NULL;
+	if (!acquire(&h, len))
+		return SW_ERR_UNSUPPORTED;
+	char **v = calloc(max, sizeof(*v));
+	if (!v) {
+		CryptCATAdminReleaseContext(h, 0);
+		return SW_ERR_NOMEM;
+	}
+	/* The hash is ours (authenticode digest computed by inspect), never
+	 * CryptCATAdminCalcHashFromFileHandle's. Each call releases the
+	 * previous context passed in; one kept past the loop is released here. */
+	HCATINFO prev = NULL;
+	while (*n < max) {
+		HCATINFO ci = CryptCATAdminEnumCatalogFromHash(h, (BYTE *)digest, (DWORD)len, 0, &prev);
+		if (!ci) {
+			prev = NULL;
+			break;
+		}
+		prev = ci;
+		CATALOG_INFO info;
+		memset(&info, 0, sizeof(info));
+		info.cbStruct = sizeof(info);
+		if (CryptCATCatalogInfoFromContext(ci, &info, 0) &&
+		    (v[*n] = utf8_of(info.wszCatalogFile)) != NULL)
+			(*n)++;
+	}
+	if (prev)
+		CryptCATAdminReleaseCatalogContext(h, prev, 0);
+	CryptCATAdminReleaseContext(h, 0);
+	if (!*n) {
+		free(v);
+		v = NULL;
+	}
+	*paths = v;
+	return SW_OK;
+}
+
+bool sw_plat_has_catalogs(void) { return true; }

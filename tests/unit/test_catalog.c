@@ -1,0 +1,304 @@
+/* Security catalogs: sw_catalog_check over the generated fixtures
+ * (tests/fixtures/make-catalog.sh: a CTL written without project code and
+ * signed by openssl/osslsigncode), their malformed variants, and the whole
+ * path through sw_inspect with a lookup that offers catalogs from memory.
+ * The expected Authenticode digests are read from catalog/FACTS.tsv. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+
+#include "catalog.h"
+#include "inspect.h"
+#include "tap.h"
+
+static const char *dir;
+
+static uint8_t *slurp(const char *name, size_t *n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	*n = 0;
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *p = malloc((size_t)len + 1);
+	if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
+		free(p);
+		p = NULL;
+	}
+	fclose(f);
+	*n = (size_t)len;
+	return p;
+}
+
+static int unhex(const char *h, uint8_t *out, size_t max)
+{
+	size_t n = strlen(h) / 2;
+	if (n > max)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(h + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return (int)n;
+}
+
+/* FACTS.tsv row for file: its Authenticode SHA-256 and SHA-1, in that order. */
+static bool facts(const char *file, sw_digest want[2])
+{
+	char path[4096], line[512];
+	snprintf(path, sizeof(path), "%s/catalog/FACTS.tsv", dir);
+	FILE *f = fopen(path, "r");
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		char name[128], h1[128], h256[160];
+		if (sscanf(line, "%127s %127s %159s", name, h1, h256) != 3 || strcmp(name, file))
+			continue;
+		want[0].nid = NID_sha256;
+		want[1].nid = NID_sha1;
+		found = unhex(h256, want[0].d, sizeof(want[0].d)) == 32 &&
+		        unhex(h1, want[1].d, sizeof(want[1].d)) == 20;
+		want[0].len = 32;
+		want[1].len = 20;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static const sw_auth_opts AO = { .verify = true };
+
+static sw_cat_verdict check(const uint8_t *p, size_t n, const sw_digest *w, size_t nw, sw_sig *g)
+{
+	sw_cat_verdict v = sw_catalog_check(p, n, w, nw, &AO, g);
+	return v;
+}
+
+static size_t find(const uint8_t *p, size_t n, const void *needle, size_t k)
+{
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(p + i, needle, k) == 0)
+			return i;
+	return (size_t)-1;
+}
+
+/* ---- the lookup callback for sw_inspect: catalogs from memory ---------- */
+typedef struct offer {
+	const char *names[4];
+	sw_digest got[2];
+	size_t ngot, offered;
+} offer;
+
+static void offer_find(void *ud, const sw_digest *d, size_t n, sw_catalog_visit_fn visit, void *vctx)
+{
+	offer *of = ud;
+	of->ngot = n < 2 ? n : 2;
+	memcpy(of->got, d, of->ngot * sizeof(*d));
+	for (int i = 0; i < 4 && of->names[i]; i++) {
+		size_t len;
+		uint8_t *p = slurp(of->names[i], &len);
+		if (!p)
+			continue;
+		sw_mem_src m;
+		sw_src src = sw_src_memory(&m, p, len);
+		of->offered++;
+		bool stop = visit(vctx, &src);
+		free(p);
+		if (stop)
+			break;
+	}
+}
+
+static sw_err inspect(const char *file, offer *of, const sw_trust *trust, sw_record **r, size_t *nr)
+{
+	size_t n;
+	uint8_t *p = slurp(file, &n);
+	sw_mem_src m;
+	sw_src s = sw_src_memory(&m, p, n);
+	sw_inspect_opts o = { .trust = trust,
+		              .now_ms = sw_time_make(2026, 1, 1, 0, 0, 0),
+		              .catalog_find = of ? offer_find : NULL,
+		              .catalog_ud = of };
+	char why[256];
+	sw_err e = p ? sw_inspect(&s, &o, r, nr, why, sizeof(why)) : SW_ERR_IO;
+	free(p);
+	return e;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	dir = argv[1];
+	sw_digest want[2], other[2];
+	if (!ok(facts("hello64.exe", want) && facts("hello32.exe", other), "FACTS.tsv readable"))
+		return done_testing();
+	size_t n, ncms, nself, nwrong;
+	uint8_t *cat = slurp("catalog/hello.cat", &n), *cms = slurp("catalog/hello-cms.cat", &ncms),
+	        *self = slurp("catalog/hello-selfsigned.cat", &nself),
+	        *wrong = slurp("catalog/wrongtype.cat", &nwrong);
+	if (!ok(cat && cms && self && wrong, "catalog fixtures readable"))
+		return done_testing();
+	sw_sig g;
+
+	/* A good catalog (PKCS#7 as signtool writes it) listing the file. */
+	is_int(check(cat, n, want, 2, &g), SW_CAT_LISTED, "hello.cat lists hello64.exe");
+	ok(g.sig_ok, "its signature verifies over the CTL (%s)", g.why);
+	ok(g.signer != NULL, "signer certificate found");
+	is_int(g.md_nid, NID_sha256, "the SHA-256 member is preferred");
+	is_int(g.cs_kind, SW_CS_RFC3161, "RFC 3161 countersignature read");
+	is_int(g.cs_time, sw_time_make(2024, 3, 1, 12, 0, 0), "countersignature time");
+	ok(g.cs_ok, "countersignature verifies");
+	sw_sig_free(&g);
+	/* Each algorithm on its own. */
+	is_int(check(cat, n, &want[1], 1, &g), SW_CAT_LISTED, "found by its SHA-1 alone");
+	is_int(g.md_nid, NID_sha1, "SHA-1 member matched");
+	sw_sig_free(&g);
+	is_int(check(cat, n, &want[0], 1, &g), SW_CAT_LISTED, "found by its SHA-256 alone");
+	sw_sig_free(&g);
+	/* The right bytes under the wrong algorithm do not match. */
+	sw_digest liar = want[1];
+	liar.nid = NID_sha256;
+	is_int(check(cat, n, &liar, 1, &g), SW_CAT_NOT_LISTED, "SHA-1 bytes claimed as SHA-256: not listed");
+	is_int(check(cat, n, other, 2, &g), SW_CAT_NOT_LISTED, "hello32.exe is not listed");
+	ok(g.signer == NULL && g.certs == NULL, "nothing owned after NOT_LISTED");
+
+	/* CMS form (openssl cms -econtent_type szOID_CTL). */
+	is_int(check(cms, ncms, want, 2, &g), SW_CAT_LISTED, "hello-cms.cat lists hello64.exe");
+	ok(g.sig_ok, "CMS catalog verifies (%s)", g.why);
+	is_int(g.cs_kind, SW_CS_NONE, "no countersignature there");
+	sw_sig_free(&g);
+
+	/* Tampered CTL: one byte of the listIdentifier. */
+	size_t at = find(cat, n, "Signwatch test !", 16);
+	ok(at != (size_t)-1, "listIdentifier located");
+	if (at != (size_t)-1) {
+		cat[at] ^= 1;
+		is_int(check(cat, n, want, 2, &g), SW_CAT_LISTED, "tampered: still lists the file");
+		ok(!g.sig_ok && strstr(g.why, "messageDigest"), "tampered: signature rejected (%s)", g.why);
+		sw_sig_free(&g);
+		cat[at] ^= 1;
+	}
+	/* Tampered member digest: the file is no longer listed by SHA-256. */
+	at = find(cat, n, want[0].d, 32);
+	if (ok(at != (size_t)-1, "SHA-256 member located")) {
+		cat[at + 5] ^= 0x80;
+		is_int(check(cat, n, &want[0], 1, &g), SW_CAT_NOT_LISTED, "altered digest: not listed");
+		cat[at + 5] ^= 0x80;
+	}
+
+	/* Wrong content type: signed correctly, but not a CTL. */
+	is_int(check(wrong, nwrong, want, 2, &g), SW_CAT_MALFORMED, "wrongtype.cat is malformed");
+	ok(strstr(g.why, "CTL") != NULL, "with a reason (%s)", g.why);
+	ok(g.signer == NULL, "nothing owned after MALFORMED");
+	/* ... and the eContentType OID changed in place. */
+	static const uint8_t ctl_oid[] = { 0x06, 0x09, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x0a, 0x01 };
+	at = find(cms, ncms, ctl_oid, sizeof(ctl_oid));
+	if (ok(at != (size_t)-1, "eContentType located")) {
+		cms[at + 10] = 0x02;
+		is_int(check(cms, ncms, want, 2, &g), SW_CAT_MALFORMED, "eContentType 311.10.2: malformed");
+		cms[at + 10] = 0x01;
+	}
+	/* An embedded Authenticode signature is not a catalog. */
+	size_t nsig;
+	uint8_t *pe = slurp("mmsoft-sha1.exe", &nsig);
+	is_int(pe ? check(pe, nsig, want, 2, &g) : SW_CAT_MALFORMED, SW_CAT_MALFORMED,
+	       "a PE file is malformed");
+	free(pe);
+
+	/* Every truncation: a defined verdict, never LISTED. */
+	int bad = 0;
+	for (size_t cut = 0; cut < n; cut += cut < 256 ? 1 : 13) {
+		sw_cat_verdict v = check(cat, cut, want, 2, &g);
+		bad += v != SW_CAT_MALFORMED;
+		if (v == SW_CAT_LISTED)
+			sw_sig_free(&g);
+	}
+	is_int(bad, 0, "every truncated catalog is malformed");
+	/* Byte flips everywhere: a defined verdict, and a verified listing only
+	 * where the flip is outside what the signature covers. */
+	int weird = 0;
+	for (size_t i = 0; i < n; i += 23) { /* a stride: each flip verifies a signature */
+		cat[i] ^= 0x5a;
+		sw_cat_verdict v = check(cat, n, want, 2, &g);
+		weird += v != SW_CAT_LISTED && v != SW_CAT_NOT_LISTED && v != SW_CAT_MALFORMED;
+		if (v == SW_CAT_LISTED)
+			sw_sig_free(&g);
+		cat[i] ^= 0x5a;
+	}
+	is_int(weird, 0, "every byte flip gives a defined verdict");
+
+	/* Through sw_inspect: an unsigned PE found in a catalog. */
+	char why[256];
+	sw_trust *roots = NULL;
+	char ca[4096];
+	snprintf(ca, sizeof(ca), "%s/pki/roots.pem", dir);
+	is_int(sw_trust_load_file(ca, &roots, why, sizeof(why)), SW_OK, "roots.pem loads");
+	sw_record *r;
+	size_t nr;
+	offer of = { .names = { "catalog/hello.cat" } };
+	is_int(inspect("hello64.exe", &of, roots, &r, &nr), SW_OK, "hello64.exe inspects");
+	ok(of.ngot == 2 && !memcmp(of.got[0].d, want[0].d, 32) && !memcmp(of.got[1].d, want[1].d, 20),
+	   "the lookup gets the unsigned file's Authenticode SHA-256 and SHA-1");
+	is_int(nr, 1, "one record");
+	if (nr == 1) {
+		ok(r[0].is_signed, "IsSigned");
+		is_str(r[0].signature_type, "Catalog", "SignatureType Catalog");
+		is_str(r[0].signer, "MMSoft Design Ltd.", "Signer is the catalog's signer");
+		is_str(r[0].issuer, "signwatch Test Code Signing CA", "Issuer");
+		is_str(r[0].serial, "4D4D53000001", "serial");
+		ok(r[0].is_trusted == SW_YES, "IsTrusted with the test root (%s)",
+		   r[0].trust_error ? r[0].trust_error : "");
+		is_int(r[0].countersig_time, sw_time_make(2024, 3, 1, 12, 0, 0), "countersignature time");
+		is_str(r[0].digest_algorithm, "sha256", "DigestAlgorithm of the member");
+		ok(r[0].digest_matches == SW_YES, "DigestMatches");
+	}
+	sw_records_free(r, nr);
+	/* Without a trust store: listed, signed, not trusted. */
+	is_int(inspect("hello64.exe", &of, NULL, &r, &nr), SW_OK, "again without roots");
+	ok(nr == 1 && r[0].is_signed && r[0].is_trusted == SW_NO, "signed by the catalog, not trusted");
+	sw_records_free(r, nr);
+
+	/* An untrusted signer; and it loses to a trusted catalog offered after it. */
+	offer su = { .names = { "catalog/hello-selfsigned.cat" } };
+	is_int(inspect("hello64.exe", &su, roots, &r, &nr), SW_OK, "self-signed catalog");
+	if (nr == 1) {
+		is_str(r[0].signature_type, "Catalog", "still a catalog signature");
+		is_str(r[0].signer, "Self Signed Dev", "its signer reported");
+		ok(r[0].is_trusted == SW_NO && r[0].trust_error, "not trusted (%s)", r[0].trust_error);
+	}
+	sw_records_free(r, nr);
+	offer two = { .names = { "catalog/hello-selfsigned.cat", "catalog/hello.cat",
+		                 "catalog/hello-cms.cat" } };
+	is_int(inspect("hello64.exe", &two, roots, &r, &nr), SW_OK, "two candidate catalogs");
+	ok(nr == 1 && r[0].signer && !strcmp(r[0].signer, "MMSoft Design Ltd.") && r[0].is_trusted == SW_YES,
+	   "the trusted one wins");
+	is_int(two.offered, 2, "the lookup stops at the first trusted catalog");
+	sw_records_free(r, nr);
+
+	/* A file no catalog lists stays unsigned. */
+	offer no = { .names = { "catalog/hello.cat" } };
+	is_int(inspect("hello32.exe", &no, roots, &r, &nr), SW_OK, "hello32.exe inspects");
+	ok(nr == 1 && !r[0].is_signed && r[0].signature_type == NULL, "not listed: unsigned");
+	sw_records_free(r, nr);
+	/* A signed file is never looked up. */
+	offer never = { .names = { "catalog/hello.cat" } };
+	is_int(inspect("mmsoft-sha1.exe", &never, roots, &r, &nr), SW_OK, "signed file inspects");
+	ok(never.offered == 0 && nr >= 1 && !strcmp(r[0].signature_type, "Embedded"),
+	   "no lookup for a signed file");
+	sw_records_free(r, nr);
+
+	sw_trust_free(roots);
+	free(cat);
+	free(cms);
+	free(self);
+	free(wrong);
+	return done_testing();
+}
