@@ -123,7 +123,7 @@ win_msi() {
 win_stage() {
   export SW_WINEPREFIX WINEDEBUG=-all WINEDLLOVERRIDES="mscoree=;mshtml="
   SW_WINEPREFIX=$(mktemp -d /tmp/signwatch-ci-wine.XXXXXX)
-  WINEPREFIX=$SW_WINEPREFIX wineboot -i >/dev/null 2>&1
+  WINEPREFIX=$SW_WINEPREFIX wineboot -u >/dev/null 2>&1 # creates it; not -i (see test-wine.sh)
   WINEPREFIX=$SW_WINEPREFIX wineserver -p
   step "Windows: dependencies from Debian source packages" win_deps
   step "Windows: cross build (-Werror), test suite under wine" win_build_and_test

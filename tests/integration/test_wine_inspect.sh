@@ -39,7 +39,9 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-[ -n "$own_prefix" ] && wineboot -i >/dev/null 2>&1
+# The first command creates the prefix (not `wineboot -i`: on an empty
+# prefix it leaves two service managers; packaging/windows/test-wine.sh).
+[ -n "$own_prefix" ] && wineboot -u >/dev/null 2>&1
 
 files=("$src"/tests/fixtures/*.exe "$src"/tests/fixtures/notpe.txt "$src"/tests/fixtures/empty.bin)
 if [ -d "$src/../shared/corpus" ]; then

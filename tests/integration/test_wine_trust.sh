@@ -42,7 +42,7 @@ cleanup() {
 	rm -rf "$WINEPREFIX" "$work"
 }
 trap cleanup EXIT
-wineboot -i >/dev/null 2>&1
+wineboot -u >/dev/null 2>&1 # creates the prefix: not -i (two service managers; test-wine.sh)
 # Validity is judged at this time (files without a countersignature).
 export SIGNWATCH_TEST_NOW=2026-06-01T00:00:00Z
 

@@ -2,45 +2,26 @@
  *   test_rules [PULSEWAY_YAML [PACK_DIR]]
  * Variants of the Pulseway rule (CRLF, BOM, tabs, mis-indented connector
  * list, each bad input) are written to a temporary folder at run time. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "rules.h"
 #include "tap.h"
+#include "tap_os.h"
 
-/* The platform layer's job in the agent; a POSIX one for the tests. */
+/* The platform layer's job in the agent; the tests' own here (the test
+ * links common/ only). */
 static int t_is_dir(void *ud, const char *path)
 {
 	(void)ud;
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return 0;
-	return S_ISDIR(st.st_mode) ? 1 : 0;
+	return tap_is_dir(path);
 }
 
 static sw_err t_list(void *ud, const char *dir, char ***names, size_t *n)
 {
 	(void)ud;
-	DIR *d = opendir(dir);
-	if (!d)
-		return SW_ERR_IO;
-	char **v = NULL;
-	size_t k = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		v = realloc(v, (k + 1) * sizeof *v);
-		v[k++] = strdup(e->d_name);
-	}
-	closedir(d);
-	*names = v;
-	*n = k;
-	return SW_OK;
+	return tap_list_dir(dir, names, n) == 0 ? SW_OK : SW_ERR_IO;
 }
 
 static const sw_rules_dir_ops dir_ops = { t_is_dir, t_list, NULL };
@@ -64,14 +45,12 @@ static char *slurp(const char *path, size_t *len)
 
 static const char *put(const char *sub, const char *name, const char *data, size_t len)
 {
-	static char path[512];
-	char dir[400];
-	snprintf(dir, sizeof dir, "%s/%s", tmpdir, sub);
-	mkdir(dir, 0700);
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	fwrite(data, 1, len, f);
-	fclose(f);
+	static char path[1024];
+	char dir[700];
+	snprintf(dir, sizeof dir, "%s" TAP_SEP "%s", tmpdir, sub);
+	snprintf(path, sizeof path, "%s" TAP_SEP "%s", dir, name);
+	if (tap_mkdir(dir) != 0 || tap_write_file(path, data, len) != 0)
+		printf("# cannot write %s\n", path);
 	return path;
 }
 
@@ -108,7 +87,7 @@ static sw_rules *load_text(const char *sub, const char *name, const char *text, 
 /* The one error of loading text must be "PATH:POS: ..." containing sub. */
 static void bad_rule(const char *text, const char *name, const char *pos, const char *sub)
 {
-	char path[512], want[700];
+	char path[1024], want[1200];
 	sw_rules *rs = load_text("bad", name, text, path, sizeof path);
 	snprintf(want, sizeof want, "%s:%s: ", path, pos);
 	const char *e = sw_rules_error(rs, 0);
@@ -160,7 +139,7 @@ static void test_pulseway(const char *yaml)
 	is_str(sw_rule_id(rs, 0), "6192b741-4540-4416-8dbb-ce0405166d0a", "builtin id");
 	/* A file with the builtin's id after it is a duplicate. */
 	put("dup", "p.yaml", yaml, strlen(yaml));
-	snprintf(path, sizeof path, "%s/dup/p.yaml", tmpdir);
+	snprintf(path, sizeof path, "%s" TAP_SEP "dup" TAP_SEP "p.yaml", tmpdir);
 	ok(sw_rules_load_file(rs, path) == SW_ERR_RULE, "duplicate of the builtin refused");
 	char want[600];
 	snprintf(want, sizeof want, "%s:1:5: duplicate rule id", path);
@@ -327,7 +306,7 @@ static void test_bad(const char *yaml)
 
 	/* Missing file. */
 	char path[512], want[600];
-	snprintf(path, sizeof path, "%s/no/such.yaml", tmpdir);
+	snprintf(path, sizeof path, "%s" TAP_SEP "no" TAP_SEP "such.yaml", tmpdir);
 	sw_rules *rs = sw_rules_new();
 	ok(sw_rules_load_file(rs, path) == SW_ERR_IO, "missing file: I/O error");
 	snprintf(want, sizeof want, "%s:1:1: cannot open rule file: ", path);
@@ -336,7 +315,7 @@ static void test_bad(const char *yaml)
 	sw_rules_free(rs);
 
 	/* A 100 MB file (sparse) is refused without being read whole. */
-	snprintf(path, sizeof path, "%s/big.yaml", tmpdir);
+	snprintf(path, sizeof path, "%s" TAP_SEP "big.yaml", tmpdir);
 	FILE *f = fopen(path, "wb");
 	fseek(f, 100L * 1024 * 1024 - 1, SEEK_SET);
 	fputc('\n', f);
@@ -347,7 +326,7 @@ static void test_bad(const char *yaml)
 	ok(sw_rules_error(rs, 0) && strncmp(sw_rules_error(rs, 0), want, strlen(want)) == 0,
 	   "100 MB file: %s", sw_rules_error(rs, 0));
 	sw_rules_free(rs);
-	unlink(path);
+	ok(tap_unlink(path) == 0, "100 MB file removed");
 
 	/* From memory, the same caps. */
 	rs = sw_rules_new();
@@ -375,8 +354,8 @@ static void test_folder(const char *yaml)
 	put("mix", "d_dup.YAML", yaml, strlen(yaml));
 	put("mix", "notes.txt", "not a rule", 10);
 	put("mix", ".#e.yaml", "junk", 4);
-	char dir[400];
-	snprintf(dir, sizeof dir, "%s/mix", tmpdir);
+	char dir[700];
+	snprintf(dir, sizeof dir, "%s" TAP_SEP "mix", tmpdir);
 	sw_rules *rs = sw_rules_new();
 	sw_err e = sw_rules_load_path(rs, dir, &dir_ops);
 	ok(e == SW_ERR_RULE, "folder with bad files reports the first error");
@@ -468,10 +447,8 @@ static void test_pack(const char *packdir, const char *yaml)
 
 int main(int argc, char **argv)
 {
-	snprintf(tmpdir, sizeof tmpdir, "%s/sw-test-rules-XXXXXX",
-	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(tmpdir)) {
-		ok(0, "mkdtemp");
+	if (tap_mkdtemp(tmpdir, sizeof tmpdir, NULL, "sw-test-rules-") != 0) {
+		ok(0, "make a temporary folder");
 		return done_testing();
 	}
 	size_t n = 0;
@@ -489,9 +466,6 @@ int main(int argc, char **argv)
 	else
 		skip("no rule pack folder given (argv[2])");
 	free(yaml);
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", tmpdir);
+	ok(tap_rmtree(tmpdir) == 0 && !tap_is_dir(tmpdir), "the temporary folder is removed");
 	return done_testing();
 }

@@ -6,17 +6,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+#endif
 
 #include <sqlite3.h>
 
+#include "platform.h"
 #include "tap.h"
+#include "tap_os.h"
 
 static char dir[512];
 
-static void path_of(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
+static void path_of(char *out, size_t n, const char *name) { snprintf(out, n, "%s" TAP_SEP "%s", dir, name); }
+
+/* Owner-only? POSIX: the mode bits are 0600. Windows: the platform's
+ * reading of the DACL (sw_plat_file_mode: 0600 when only SYSTEM,
+ * Administrators and the owner may read, 0644 when anyone else may). */
+static bool owner_only(const char *path, unsigned *mode)
+{
+	*mode = 0;
+#ifdef _WIN32
+	if (sw_plat_file_mode(path, mode) != 0)
+		return false;
+#else
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return false;
+	*mode = (unsigned)(sb.st_mode & 0777);
+#endif
+	return *mode == 0600;
+}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
@@ -27,12 +47,7 @@ static uint64_t rnd(void)
 	return rng;
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+static double now_s(void) { return tap_now_s(); }
 
 /* One SQL value from a side connection, as text ("" when NULL). */
 static void side_query(const char *db_path, const char *sql, char *out, size_t n)
@@ -58,7 +73,7 @@ static long long side_int(const char *db_path, const char *sql)
 static void make_db(const char *path, const char *sql)
 {
 	sqlite3 *db = NULL;
-	unlink(path);
+	tap_unlink(path);
 	if (sqlite3_open(path, &db) == SQLITE_OK)
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
 	sqlite3_close(db);
@@ -559,15 +574,29 @@ static void test_open_perms_wal_ids(void)
 	snprintf(wal, sizeof(wal), "%s-wal", db);
 	char why[512] = "";
 	sw_store *st = NULL;
+#ifdef _WIN32
+	/* The control: a file made without an ACL here may be read by
+	 * others, so the 0600 below is the store's doing. */
+	char control[620];
+	path_of(control, sizeof(control), "control.txt");
+	unsigned cm = 0;
+	int crc = tap_write_file(control, "x", 1) == 0 ? sw_plat_file_mode(control, &cm) : -1;
+	ok(crc == 0 && cm != 0600, "control: a plain file in the test folder is readable by others (%o)", cm);
+	tap_unlink(control);
+#else
 	mode_t old = umask(0); /* a permissive umask must not widen the file */
+#endif
+	/* (Windows: the folder's inherited ACL lets everyone read, see
+	 * tap_mkdtemp, so the file must be made private explicitly.) */
 	sw_err e = sw_store_open(db, &st, why, sizeof(why));
+#ifndef _WIN32
 	umask(old);
+#endif
 	if (!ok(e == SW_OK, "open a new database (%s)", why))
 		return;
-	struct stat sb;
-	int src = stat(db, &sb);
-	ok(src == 0 && (sb.st_mode & 0777) == 0600, "database file is 0600 (%o)",
-	   (unsigned)(sb.st_mode & 0777));
+	unsigned m;
+	bool priv = owner_only(db, &m);
+	ok(priv, "database file is 0600 (%o)", m);
 
 	int64_t a1 = 0, a2 = 0, b1 = 0, a3 = 0, a4 = 0;
 	sw_store_begin(st);
@@ -577,7 +606,16 @@ static void test_open_perms_wal_ids(void)
 	is_int(sw_store_commit(st), SW_OK, "commit ids");
 	ok(a1 == 1 && a2 == 2 && b1 == 1, "ReportIds count per device (%lld %lld %lld)", (long long)a1,
 	   (long long)a2, (long long)b1);
-	ok(stat(wal, &sb) == 0 && (sb.st_mode & 0777) == 0600, "WAL file is 0600 too");
+#ifdef _WIN32
+	/* SQLite makes the -wal file itself, and on Windows it gets no
+	 * mode from the database file: it inherits the folder's ACL. Here
+	 * the folder lets everyone read (tap_mkdtemp); the agent's own is
+	 * private (test_private_folder). */
+	skip("WAL file mode: on Windows it comes from the folder, checked in a private folder below");
+#else
+	priv = owner_only(wal, &m);
+	ok(priv, "WAL file is 0600 too (%o)", m);
+#endif
 
 	/* documented: a rolled-back id was never committed and comes again */
 	sw_store_begin(st);
@@ -630,6 +668,43 @@ static void test_open_perms_wal_ids(void)
 	sw_store_close(st);
 }
 
+#ifdef _WIN32
+/* The agent's own folders are made by sw_plat_mkdirs (owner-only,
+ * inherited): there what SQLite creates (the WAL) is owner-only too,
+ * where the system inherits ACLs (wine does not: a new file gets an ACL
+ * from its Unix mode). */
+static void test_private_folder(void)
+{
+	char sub[600], db[700], wal[720], why[512] = "";
+	path_of(sub, sizeof(sub), "private" TAP_SEP "store");
+	is_int(sw_plat_mkdirs(sub), SW_OK, "a private folder (sw_plat_mkdirs)");
+	snprintf(db, sizeof(db), "%s" TAP_SEP "agent.db", sub);
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	sw_store *st = NULL;
+	if (!ok(sw_store_open(db, &st, why, sizeof(why)) == SW_OK, "open a database in it (%s)", why))
+		return;
+	int64_t id = 0;
+	is_int(sw_store_next_report_id(st, DEV_ID[0], &id), SW_OK, "a write (the WAL is made)");
+	unsigned m;
+	bool priv = owner_only(sub, &m);
+	ok(priv, "the folder is owner-only (%o)", m);
+	priv = owner_only(db, &m);
+	ok(priv, "the database file is owner-only (%o)", m);
+	char control[720];
+	snprintf(control, sizeof(control), "%s" TAP_SEP "control.txt", sub);
+	bool inherits = tap_write_file(control, "x", 1) == 0 && owner_only(control, &m);
+	tap_unlink(control);
+	if (inherits) {
+		priv = owner_only(wal, &m);
+		ok(priv, "the WAL file is owner-only too (%o)", m);
+	} else {
+		skip("new files do not inherit the folder's ACL on this system (wine): the WAL's is not "
+		     "checked");
+	}
+	sw_store_close(st);
+}
+#endif
+
 static void test_migrations(void)
 {
 	char db[600], why[512];
@@ -652,7 +727,7 @@ static void test_migrations(void)
 	/* version 1 (indexed matches by (rule, device, ReportId, Timestamp))
 	 * is migrated to the summaries' index with its data */
 	path_of(db, sizeof(db), "v1.db");
-	unlink(db);
+	tap_unlink(db);
 	int good = sw_store_open(db, &st, why, sizeof(why)) == SW_OK;
 	sw_record r;
 	sw_record_init(&r);
@@ -700,7 +775,7 @@ static void test_migrations(void)
 
 	/* version 2 gains the outbox (schema 3), its data kept */
 	path_of(db, sizeof(db), "v2.db");
-	unlink(db);
+	tap_unlink(db);
 	good = sw_store_open(db, &st, why, sizeof(why)) == SW_OK;
 	sw_record_init(&r);
 	snprintf(r.device_id, sizeof(r.device_id), "%s", DEV_ID[1]);
@@ -830,7 +905,7 @@ static void test_million(void)
 	printf("# same without make_set: %.1f ms\n", (now_s() - s0) * 1e3);
 	sw_summary_free(rows, n);
 	sw_store_close(st);
-	unlink(db);
+	tap_unlink(db);
 }
 
 /* ---- the outbox (schema 3) ---- */
@@ -839,7 +914,7 @@ static void test_outbox(void)
 {
 	char db[600], why[512];
 	path_of(db, sizeof(db), "outbox.db");
-	unlink(db);
+	tap_unlink(db);
 	sw_store *st = NULL;
 	if (!ok(sw_store_open(db, &st, why, sizeof(why)) == SW_OK, "outbox: open (%s)", why))
 		return;
@@ -962,19 +1037,21 @@ static void test_outbox(void)
 		ok(sa.dropped > 0, "outbox: the drop count survives a reopen");
 		sw_store_close(st);
 	}
-	unlink(db);
+	tap_unlink(db);
 }
 
 int main(int argc, char **argv)
 {
-	const char *parent = argc > 1 ? argv[1] : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	snprintf(dir, sizeof(dir), "%s/test_store.XXXXXX", parent);
-	if (!mkdtemp(dir)) {
-		printf("Bail out! cannot make a folder in %s\n", parent);
+	const char *parent = argc > 1 ? argv[1] : NULL;
+	if (tap_mkdtemp(dir, sizeof(dir), parent, "test_store.") != 0) {
+		printf("Bail out! cannot make a folder in %s\n", parent ? parent : "the temporary folder");
 		return 1;
 	}
 	printf("# in %s\n", dir);
 	test_open_perms_wal_ids();
+#ifdef _WIN32
+	test_private_folder();
+#endif
 	test_migrations();
 	test_outbox();
 	test_summary_and_prune();
@@ -983,11 +1060,7 @@ int main(int argc, char **argv)
 	else
 		test_million();
 	int rc = done_testing();
-	if (!rc) { /* keep the files of a failed run for a look */
-		char cmd[600];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			printf("# could not remove %s\n", dir);
-	}
+	if (!rc && tap_rmtree(dir) != 0) /* keep the files of a failed run for a look */
+		printf("# could not remove %s\n", dir);
 	return rc;
 }
