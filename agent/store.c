@@ -14,6 +14,7 @@
 
 #include <errno.h>
 
+#include "log.h"
 #include "platform.h"
 #include "sw_attr.h"
 
@@ -338,10 +339,11 @@ static sw_err run(sw_store *st, sqlite3_stmt *s, const char *what)
 
 /* ---- open / close ---------------------------------------------------------- */
 
-/* Create path owner-only if it does not exist yet. SQLite gives its -wal
- * and -shm files the database file's mode, so they are 0600 too. An
- * existing file keeps its mode (an administrator's choice). POSIX only;
- * see the includes. */
+/* Create path owner-only if it does not exist yet. On POSIX SQLite gives
+ * its -wal and -shm files the database file's mode, so they are 0600 too;
+ * on Windows they take their folder's ACL, so a folder others may read is
+ * warned about (the agent's own %ProgramData%\signwatch is locked down).
+ * An existing file keeps its mode (an administrator's choice). */
 static sw_err create_private(const char *path, char *why, size_t n)
 {
 	/* Created owner-only before SQLite opens it (platform: 0600 / a
@@ -352,6 +354,14 @@ static sw_err create_private(const char *path, char *why, size_t n)
 		return SW_ERR_IO;
 	}
 	fclose(f);
+	unsigned mode;
+	char *dir = sw_plat_windows_paths() ? sw_plat_dirname(path) : NULL;
+	if (dir && sw_plat_file_mode(dir, &mode) == 0 && (mode & 044))
+		sw_log(SW_LOG_WARN,
+		       "%s: other users may read this folder, and with it the store's -wal and -shm files "
+		       "(recent records); keep the store in a folder only SYSTEM and Administrators can read",
+		       dir);
+	free(dir);
 	return SW_OK;
 }
 

@@ -125,6 +125,9 @@ win_stage() {
   SW_WINEPREFIX=$(mktemp -d /tmp/signwatch-ci-wine.XXXXXX)
   WINEPREFIX=$SW_WINEPREFIX wineboot -u >/dev/null 2>&1 # creates it; not -i (see test-wine.sh)
   WINEPREFIX=$SW_WINEPREFIX wineserver -p
+  # One program run to the end before the tests: the first process of a new
+  # prefix can hang at exit while the prefix's own processes still start.
+  WINEPREFIX=$SW_WINEPREFIX wine cmd /c exit >/dev/null 2>&1
   step "Windows: dependencies from Debian source packages" win_deps
   step "Windows: cross build (-Werror), test suite under wine" win_build_and_test
   count_meson build-win
