@@ -18,7 +18,7 @@ PKGS=(
   # Windows: the dependency build (packaging/windows/build-deps.sh), the
   # cross build, the MSI, and wine to run the tests and the MSI scenario
   mingw-w64 autoconf automake libtool cmake make perl tcl xz-utils
-  wine wine64 wixl
+  wine wine64 wixl msitools
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -11,6 +11,11 @@
 #                   when unset, build-deps.sh is run (it reuses a built prefix)
 #   SIGNWATCH_EXE   use this signwatch.exe instead of building one
 #   SW_WIN_BUILD    the default BUILD_DIR (test-wine.sh looks there too)
+#   SW_MSI_VERSION  the MSI's ProductVersion (default: meson.build's project
+#                   version), e.g. 0.1.1 to package the same signwatch.exe as
+#                   a newer release (test-wine.sh's major upgrade does); the
+#                   ProductCode follows it, the UpgradeCode never changes.
+#                   signwatch.exe's own version resource stays meson's.
 #
 # Needs wixl (Debian package wixl, msitools >= 0.101), python3, and for the
 # build meson, ninja and mingw-w64.
@@ -58,9 +63,19 @@ else
 fi
 [ -f "$exe" ] || die "no signwatch.exe"
 
-# 2. Version: meson.build's project version.
-version=$(sed -n "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'\([0-9][0-9.]*\)'.*/\1/p" "$src/meson.build" | head -1)
-[ -n "$version" ] || die "no project version in $src/meson.build"
+# 2. Version: $SW_MSI_VERSION, else meson.build's project version. Windows
+# Installer compares major.minor.build, at most 255.255.65535.
+if [ -n "${SW_MSI_VERSION:-}" ]; then
+	version=$SW_MSI_VERSION
+else
+	version=$(sed -n "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'\([0-9][0-9.]*\)'.*/\1/p" "$src/meson.build" | head -1)
+	[ -n "$version" ] || die "no project version in $src/meson.build"
+fi
+python3 -c '
+import re, sys
+m = re.fullmatch(r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})(?:\.(0|[1-9][0-9]{0,4}))?", sys.argv[1])
+sys.exit(not (m and int(m[1]) <= 255 and int(m[2]) <= 255 and int(m[3] or 0) <= 65535))' "$version" ||
+	die "version '$version' is not major.minor[.build] (at most 255.255.65535)"
 upgrade_code=6b2f1c0e-5a47-4e8e-9d61-3f0c2b9a7e15 # also in signwatch.wxs
 product_code=$(python3 -c 'import sys, uuid; print(uuid.uuid5(uuid.UUID(sys.argv[1]), "signwatch-product-" + sys.argv[2]))' \
 	"$upgrade_code" "$version")

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# The MSI under wine: test-wine.sh [MSI]   (TAP on stdout)
+# The MSI under wine: test-wine.sh [MSI [UPGRADE_MSI]]   (TAP on stdout)
 #
 # In a temporary WINEPREFIX with a persistent wineserver: install the MSI
 # silently with public properties, check the service reaches RUNNING, the
 # configuration holds the properties, a signed PE copied into a folder made
-# after the start (under ROOTS) is recorded and matched, `net stop` stops
-# the service cleanly; the event source (signwatch.exe's message table)
-# and version resource; `service uninstall`/`install`/`start` without the
-# MSI, with the data folder's protected DACL; `msiexec /x` removes the
-# service and the event source but keeps the store, and `msiexec /x
+# after the start (under ROOTS) is recorded and matched; a major upgrade to
+# UPGRADE_MSI without properties (one product left, the service RUNNING
+# with its ImagePath, the configuration byte for byte, the store with its
+# rows, the event source, a new PE recorded by the upgraded service); then
+# `net stop` stops the service cleanly; the event source (signwatch.exe's
+# message table) and version resource; `service uninstall`/`install`/
+# `start` without the MSI, with the data folder's protected DACL;
+# `msiexec /x` of the upgrade removes the service, the event source and
+# the product but keeps the store, and (MSI reinstalled) `msiexec /x
 # REMOVE_DATA=1` removes the store, records and configuration too.
 # The prefix and the wineserver are removed at the end.
 #
 # MSI defaults to the newest signwatch-*-x64.msi in $SW_WIN_BUILD (default
-# build-win in the source tree). Needs wine (64-bit) and python3.
+# build-win in the source tree). UPGRADE_MSI defaults to one built here by
+# make-msi.sh: MSI's own signwatch.exe (msiextract) packaged as the next
+# version (0.1.0 -> 0.1.1: SW_MSI_VERSION), so a new ProductCode, the same
+# UpgradeCode. Needs wine (64-bit), python3, wixl and msitools.
 # Environment: SW_WINE_KEEP=1 keeps the prefix (printed). Every msiexec
 # writes a verbose log (/l*v); a failing one is quoted in the TAP output.
 #
@@ -38,6 +45,13 @@
 #   source's registration and the message table are checked instead; its
 #   service manager ignores FailureActionsOnNonCrashFailures and the
 #   pre-shutdown timeout (`service set-recovery` says so, the MSI carries on);
+# - wine's msi runs RemoveExistingProducts at once (the old version's
+#   whole removal), while the standard actions are only written to the
+#   script and run at InstallFinalize: whatever its sequence number, the
+#   old version is removed before the new one's files and service are
+#   touched, and a failed upgrade leaves neither version (no rollback of
+#   the removal; Windows rolls it back). Its place in the table, what
+#   Windows follows, is checked from the MSI with msiinfo;
 # - wine keeps no ACL on disk for a folder: what SetNamedSecurityInfoW set
 #   on %ProgramData%\signwatch is read back while the wineserver runs.
 set -u
@@ -58,6 +72,50 @@ fixture=$src/tests/fixtures/mmsoft-sha256-ts.exe # signed by "MMSoft Design": th
 }
 command -v wine >/dev/null || {
 	echo "Bail out! wine not found"
+	exit 1
+}
+for t in msiinfo msiextract; do
+	command -v $t >/dev/null || {
+		echo "Bail out! $t not found (msitools)"
+		exit 1
+	}
+done
+# msi_property MSI NAME: a value of the MSI's Property table.
+msi_property() {
+	msiinfo export "$1" Property 2>/dev/null | tr -d '\r' | awk -F '\t' -v k="$2" '$1 == k {print $2}'
+}
+version0=$(msi_property "$msi" ProductVersion)
+code0=$(msi_property "$msi" ProductCode)
+[ -n "$version0" ] && [ -n "$code0" ] || {
+	echo "Bail out! no ProductVersion/ProductCode in $msi"
+	exit 1
+}
+updir=$(mktemp -d /tmp/signwatch-upgrade.XXXXXX)
+upmsi=${2:-}
+if [ -z "$upmsi" ]; then
+	# The next version: major.minor.(build + 1).
+	upver=$(echo "$version0" | awk -F . '{printf "%d.%d.%d", $1, $2, $3 + 1}')
+	msiextract -C "$updir/x" "$msi" >/dev/null 2>&1
+	upexe=$(find "$updir/x" -name signwatch.exe | head -1)
+	upmsi=$( [ -n "$upexe" ] && SW_MSI_VERSION=$upver SIGNWATCH_EXE=$upexe bash "$here/make-msi.sh" "$updir" "$updir" 2>"$updir/make-msi.err" | tail -1)
+	[ -n "$upmsi" ] && [ -f "$upmsi" ] || {
+		echo "Bail out! could not build the upgrade MSI ($upver) from $msi: $(tail -5 "$updir/make-msi.err" 2>/dev/null)"
+		rm -rf "$updir"
+		exit 1
+	}
+fi
+[ -f "$upmsi" ] || {
+	echo "Bail out! no upgrade MSI $upmsi"
+	rm -rf "$updir"
+	exit 1
+}
+upmsi=$(cd "$(dirname "$upmsi")" && pwd)/$(basename "$upmsi")
+upver=$(msi_property "$upmsi" ProductVersion)
+code1=$(msi_property "$upmsi" ProductCode)
+[ -n "$code1" ] && [ "$code1" != "$code0" ] &&
+	[ "$(msi_property "$upmsi" UpgradeCode | tr a-z A-Z)" = "$(msi_property "$msi" UpgradeCode | tr a-z A-Z)" ] || {
+	echo "Bail out! $upmsi ($upver, $code1) is not a major upgrade of $msi ($version0, $code0)"
+	rm -rf "$updir"
 	exit 1
 }
 
@@ -89,9 +147,9 @@ cleanup() {
 	wineserver -k >/dev/null 2>&1
 	wineserver -w >/dev/null 2>&1
 	if [ "${SW_WINE_KEEP:-}" = 1 ]; then
-		note "prefix kept: $WINEPREFIX"
+		note "prefix kept: $WINEPREFIX, upgrade MSI folder: $updir"
 	else
-		rm -rf "$WINEPREFIX"
+		rm -rf "$WINEPREFIX" "$updir"
 	fi
 }
 trap cleanup EXIT
@@ -101,6 +159,7 @@ data=$drive/ProgramData/signwatch
 yaml=$data/signwatch.yaml
 records=$data/logs/records.jsonl
 winmsi=$(winepath -w "$msi" 2>/dev/null)
+winup=$(winepath -w "$upmsi" 2>/dev/null)
 
 nlog=0
 # run_msiexec ARGS...: run it with a verbose log; rc is its exit code. A
@@ -129,6 +188,49 @@ managers() {
 		{ tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX" && n=$((n + 1))
 	done
 	echo $n
+}
+
+# wait_running SECONDS: the service reaches RUNNING ($state: the last state).
+wait_running() {
+	local i
+	state=
+	for i in $(seq 1 "$1"); do
+		state=$(wine sc query signwatch 2>/dev/null | tr -d '\r' | awk '/STATE/ {print $4}')
+		[ "$state" = RUNNING ] && return 0
+		sleep 1
+	done
+	return 1
+}
+# service_config: the service is automatic, LocalSystem, runs the installed
+# exe with the default configuration ($qc: its key, $img: its ImagePath).
+# wine's sc has no `qc`: the service's registry key holds the same.
+service_config() {
+	qc=$(wine reg query 'HKLM\System\CurrentControlSet\Services\signwatch' 2>/dev/null | tr -d '\r')
+	img=$(echo "$qc" | awk '$1 == "ImagePath" {sub(/^[ \t]*ImagePath[ \t]+REG_[A-Z_]+[ \t]+/, ""); print}')
+	echo "$qc" | grep -Eq 'Start[[:space:]]+REG_DWORD[[:space:]]+0x2$' &&
+		echo "$qc" | grep -Eq 'ObjectName[[:space:]]+REG_SZ[[:space:]]+LocalSystem$' &&
+		echo "$img" | grep -qF 'C:\Program Files\signwatch\signwatch.exe' &&
+		echo "$img" | grep -qF -e 'signwatch.exe" run --config "C:\ProgramData\signwatch\signwatch.yaml"' -e 'signwatch.exe run --config "C:\ProgramData\signwatch\signwatch.yaml"'
+}
+# products: the installed products named signwatch, from the Uninstall
+# key ("{PRODUCT-CODE} VERSION", one a line).
+unkey='HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall'
+products() {
+	local k q
+	wine reg query "$unkey" 2>/dev/null | tr -d '\r' | grep -E '\\\{[0-9A-Fa-f-]+\}$' | while read -r k; do
+		q=$(wine reg query "$k" 2>/dev/null | tr -d '\r')
+		echo "$q" | grep -Eq 'DisplayName[[:space:]]+REG_SZ[[:space:]]+signwatch$' || continue
+		echo "${k##*\\} $(echo "$q" | awk '$1 == "DisplayVersion" {print $3}')" | tr a-f A-F
+	done
+}
+# wait_record NAME: a record of the file NAME is in records.jsonl (60 s).
+wait_record() {
+	local i
+	for i in $(seq 1 60); do
+		grep -q "\"FileName\":\"$1\"" "$records" 2>/dev/null && return 0
+		sleep 1
+	done
+	return 1
 }
 
 evkey='HKLM\System\CurrentControlSet\Services\EventLog\Application\signwatch'
@@ -250,22 +352,9 @@ exe=$drive/Program\ Files/signwatch/signwatch.exe
 	not_ok "files installed" "$(ls -R "$drive/Program Files/signwatch" "$data" 2>&1 | head -20)"
 
 # 2. RUNNING
-state=
-for _ in $(seq 1 60); do
-	state=$(wine sc query signwatch 2>/dev/null | tr -d '\r' | awk '/STATE/ {print $4}')
-	[ "$state" = RUNNING ] && break
-	sleep 1
-done
-[ "$state" = RUNNING ] && ok "service signwatch is RUNNING" ||
+wait_running 60 && ok "service signwatch is RUNNING" ||
 	not_ok "service signwatch is RUNNING" "state: ${state:-none}; $(wine sc query signwatch 2>&1 | tr -d '\r')"
-# wine's sc has no `qc`: the service's registry key holds the same.
-qc=$(wine reg query 'HKLM\System\CurrentControlSet\Services\signwatch' 2>/dev/null | tr -d '\r')
-img=$(echo "$qc" | awk '$1 == "ImagePath" {sub(/^[ \t]*ImagePath[ \t]+REG_[A-Z_]+[ \t]+/, ""); print}')
-echo "$qc" | grep -Eq 'Start[[:space:]]+REG_DWORD[[:space:]]+0x2$' &&
-	echo "$qc" | grep -Eq 'ObjectName[[:space:]]+REG_SZ[[:space:]]+LocalSystem$' &&
-	echo "$img" | grep -qF 'Program Files\signwatch\signwatch.exe' &&
-	echo "$img" | grep -qF -e 'signwatch.exe" run --config "C:\ProgramData\signwatch\signwatch.yaml"' -e 'signwatch.exe run --config "C:\ProgramData\signwatch\signwatch.yaml"' &&
-	ok "service: automatic start, LocalSystem, run --config %ProgramData%\\signwatch\\signwatch.yaml" ||
+service_config && ok "service: automatic start, LocalSystem, run --config %ProgramData%\\signwatch\\signwatch.yaml" ||
 	not_ok "service configuration" "$qc"
 case $img in
 '"'*) ;;
@@ -308,17 +397,85 @@ sleep 2
 mkdir -p "$drive/swroot/dropped"
 sleep 1
 cp "$fixture" "$drive/swroot/dropped/pulse-setup.exe"
-found=
-for _ in $(seq 1 60); do
-	grep -q '"FileName":"pulse-setup.exe"' "$records" 2>/dev/null && found=1 && break
-	sleep 1
-done
-[ -n "$found" ] && ok "the dropped PE is recorded in $(basename "$records")" ||
+wait_record pulse-setup.exe && ok "the dropped PE is recorded in $(basename "$records")" ||
 	not_ok "the dropped PE is recorded" "$(tail -c 2000 "$records" 2>&1)"
 grep '"FileName":"pulse-setup.exe"' "$records" 2>/dev/null | head -1 | grep -q '"Signer":"MMSoft Design' &&
 	ok "its record names the signer MMSoft Design" || not_ok "its record names the signer MMSoft Design" "$(grep pulse-setup "$records" | head -c 1500)"
 sum=$(wine "$exe" summary --db 'C:\ProgramData\signwatch\signwatch.db' --json 2>&1 | tr -d '\r')
 echo "$sum" | grep -q 'Pulseway' && ok "summary --db shows the Pulseway rule's row" || not_ok "summary --db shows the Pulseway rule's row" "$sum"
+
+# 4b. the major upgrade, as Intune or GPO deploys a new version: the
+# running 0.1.0 (installed with properties, one file recorded) is upgraded
+# by `msiexec /i` of the next version WITHOUT properties. RemoveExistingProducts
+# removes the old product first (signwatch.wxs), so its uninstall (stop
+# and delete the service, remove the event source and the files) is over
+# before the new version installs them again; SwRemoveData and the
+# configuration's rewrite must not run.
+# wine cannot show where RemoveExistingProducts runs (see the top), so the
+# table says it: after InstallInitialize, before ProcessComponents.
+seqs=$(msiinfo export "$upmsi" InstallExecuteSequence 2>&1 | tr -d '\r')
+seq_of() { echo "$seqs" | awk -F '\t' -v a="$1" '$1 == a {print $3}'; }
+s_init=$(seq_of InstallInitialize) s_rep=$(seq_of RemoveExistingProducts) s_pc=$(seq_of ProcessComponents)
+[ -n "$s_rep" ] && [ "$(echo "$seqs" | grep -c '^RemoveExistingProducts')" = 1 ] &&
+	[ "$s_init" -lt "$s_rep" ] && [ "$s_rep" -lt "$s_pc" ] &&
+	ok "$(basename "$upmsi"): RemoveExistingProducts ($s_rep) right after InstallInitialize ($s_init), before ProcessComponents ($s_pc)" ||
+	not_ok "$(basename "$upmsi"): RemoveExistingProducts after InstallInitialize, before ProcessComponents" "$seqs"
+p0=$(products)
+[ "$p0" = "$code0 $version0" ] && ok "installed: one product, $code0 $version0" ||
+	not_ok "installed: one product, $code0 $version0" "${p0:-none}"
+yaml0=$(md5sum <"$yaml" 2>&1)
+db0=$(wine "$exe" summary --db 'C:\ProgramData\signwatch\signwatch.db' --json 2>&1 | tr -d '\r')
+rec0=$(grep -c '"FileName":"pulse-setup.exe"' "$records" 2>/dev/null)
+run_msiexec /i "$winup" /qn
+uplog=$drive/msi-$nlog.log
+upout=$WINEPREFIX/msiexec-$nlog.out
+[ $rc -eq 0 ] && ok "major upgrade: msiexec /i $(basename "$upmsi") /qn without properties (exit 0)" ||
+	not_ok "major upgrade: msiexec /i $(basename "$upmsi") /qn without properties" "exit $rc"
+p1=$(products)
+[ "$p1" = "$code1 $upver" ] && ok "upgraded: one product, $code1 $upver (the old one is gone)" ||
+	not_ok "upgraded: one product, $code1 $upver" "${p1:-none}"
+# msiexec /x of the old code: ERROR_UNKNOWN_PRODUCT (1605; the shell sees
+# it modulo 256).
+wine msiexec /x "$code0" /qn >/dev/null 2>&1
+rc=$?
+[ $rc -eq 1605 ] || [ $rc -eq $((1605 % 256)) ] && ok "msiexec /x $code0 (the old version): not installed (1605)" ||
+	not_ok "msiexec /x $code0 (the old version): not installed (1605)" "exit $rc"
+wait_running 60 && ok "upgraded: service signwatch is RUNNING" ||
+	not_ok "upgraded: service signwatch is RUNNING" "state: ${state:-none}; $(wine sc query signwatch 2>&1 | tr -d '\r')"
+service_config && ok "upgraded: service automatic, LocalSystem, ImagePath the installed exe, run --config the default configuration" ||
+	not_ok "upgraded: service configuration" "$qc"
+[ -f "$exe" ] && [ -f "$data/rules/Pulseway_filesig.yaml" ] && [ -f "$drive/Program Files/signwatch/yara/pulseway.yar" ] &&
+	ok "upgraded: binary, rule pack and YARA rules in place" ||
+	not_ok "upgraded: files in place" "$(ls -R "$drive/Program Files/signwatch" "$data" 2>&1 | head -20)"
+[ "$(md5sum <"$yaml" 2>&1)" = "$yaml0" ] && [ ! -e "$yaml.bak" ] &&
+	ok "upgraded: signwatch.yaml unchanged (same bytes, no .bak)" ||
+	not_ok "upgraded: signwatch.yaml unchanged" "$(ls -la "$data" 2>&1; cat "$yaml" 2>&1)"
+! grep -a -q 'remove-data' "$upout" && ok "upgraded: SwRemoveData did not run" ||
+	not_ok "upgraded: SwRemoveData did not run" "$(cat "$upout")"
+db1=$(wine "$exe" summary --db 'C:\ProgramData\signwatch\signwatch.db' --json 2>&1 | tr -d '\r')
+echo "$db1" | grep -q 'Pulseway' && [ "$db1" = "$db0" ] &&
+	ok "upgraded: the store is kept (summary --db: the same rows, the Pulseway match)" ||
+	not_ok "upgraded: the store is kept" "before: $db0
+after: $db1"
+[ "$(grep -c '"FileName":"pulse-setup.exe"' "$records" 2>/dev/null)" = "$rec0" ] && [ "$rec0" -ge 1 ] &&
+	ok "upgraded: the earlier record is kept in $(basename "$records")" ||
+	not_ok "upgraded: the earlier record is kept" "$rec0 before, $(grep -c pulse-setup.exe "$records" 2>&1) after"
+out=$(event_source "$winexe") && ok "upgraded: event source signwatch, EventMessageFile = signwatch.exe, TypesSupported 7" ||
+	not_ok "upgraded: event source registered" "$out"
+sleep 2
+mkdir -p "$drive/swroot/after-upgrade"
+sleep 1
+cp "$fixture" "$drive/swroot/after-upgrade/pulse-upgraded.exe"
+wait_record pulse-upgraded.exe && ok "upgraded: a PE dropped into a new folder is recorded" ||
+	not_ok "upgraded: a PE dropped into a new folder is recorded" "$(tail -c 2000 "$records" 2>&1)"
+# The old MSI again (a stale assignment): refused, the new version stays.
+note "the next msiexec (the older version) must fail: its LaunchCondition refuses a downgrade"
+run_msiexec /i "$winmsi" /qn
+[ $rc -eq 1603 ] || [ $rc -eq $((1603 % 256)) ] && ok "downgrade: msiexec /i $(basename "$msi") is refused (1603)" ||
+	not_ok "downgrade: msiexec /i $(basename "$msi") is refused (1603)" "exit $rc"
+p1=$(products)
+wait_running 10 && [ "$p1" = "$code1 $upver" ] && ok "downgrade refused: still $code1 $upver, the service RUNNING" ||
+	not_ok "downgrade refused: still $code1 $upver, the service RUNNING" "${p1:-no product}; state ${state:-none}"
 
 # 5. net stop
 out=$(wine net stop signwatch 2>&1 | tr -d '\r')
@@ -366,10 +523,12 @@ wine "$exe" service configure >/dev/null 2>&1
 [ "$(md5sum <"$yaml")" = "$before" ] && ok "service configure without properties keeps signwatch.yaml" ||
 	not_ok "service configure without properties keeps signwatch.yaml"
 
-# 7. uninstall
-run_msiexec /x "$winmsi" /qn
+# 7. uninstall (the upgraded version)
+run_msiexec /x "$winup" /qn
 out=$WINEPREFIX/msiexec-$nlog.out
-[ $rc -eq 0 ] && ok "msiexec /x /qn (exit 0)" || not_ok "msiexec /x /qn" "exit $rc"
+[ $rc -eq 0 ] && ok "msiexec /x $(basename "$upmsi") /qn (exit 0)" || not_ok "msiexec /x $(basename "$upmsi") /qn" "exit $rc"
+p2=$(products)
+[ -z "$p2" ] && ok "no signwatch product is installed" || not_ok "no signwatch product is installed" "$p2"
 q=$(wine sc query signwatch 2>&1 | tr -d '\r')
 echo "$q" | grep -q 'STATE' && not_ok "the service is removed" "$q" || ok "the service is removed"
 [ ! -e "$exe" ] && ok "signwatch.exe is removed" || not_ok "signwatch.exe is removed"
@@ -384,12 +543,7 @@ echo "$q" | grep -q -e EventMessageFile -e TypesSupported && not_ok "the event s
 run_msiexec /i "$winmsi" /qn
 [ $rc -eq 0 ] && grep -qF "roots: ['C:\\swroot']" "$yaml" && ok "reinstall without properties (exit 0) keeps the configuration" ||
 	not_ok "reinstall without properties keeps the configuration" "exit $rc; $(head -20 "$yaml" 2>&1)"
-state=
-for _ in $(seq 1 30); do # the store is in use until the service runs and is stopped again
-	state=$(wine sc query signwatch 2>/dev/null | tr -d '\r' | awk '/STATE/ {print $4}')
-	[ "$state" = RUNNING ] && break
-	sleep 1
-done
+wait_running 30 # the store is in use until the service runs and is stopped again
 run_msiexec /x "$winmsi" /qn REMOVE_DATA=1
 out=$WINEPREFIX/msiexec-$nlog.out
 # SwRemoveData (signwatch.exe service remove-data) runs deferred, after
