@@ -387,6 +387,14 @@ static bool catalog_visit(void *vctx, const sw_src *src)
 	bool root_ms = false;
 	/* The member's digest is the file's: that is how it was found. */
 	bool trusted = sig_trusted(&g, true, s->pe.anomalies, o, &root_ms, why, sizeof(why));
+	/* A certificate table that was never read (over SW_PE_TABLE_MAX) is
+	 * bytes the digest skips and no anomaly check has seen: a smaller one
+	 * would have been walked and flagged. Not trusted either way. */
+	if (trusted && s->pe.table_size && !s->table) {
+		trusted = false;
+		root_ms = false;
+		snprintf(why, sizeof(why), "certificate table not examined (larger than the cap)");
+	}
 	int rank = trusted ? 3 : g.sig_ok ? 2 : 1;
 	if (rank <= s->cat_rank) {
 		sw_sig_free(&g);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -19,6 +20,10 @@ struct sw_trust {
 	 * (Windows' Disallowed store), sorted for bsearch once verifying */
 	char (*distrusted)[41];
 	size_t ndistrusted, cap;
+	/* Distinct for every set made: chain verdicts are memoized per set, so
+	 * a reload (a new ROOT/Disallowed snapshot or ca_file) never reuses the
+	 * verdicts of the set it replaces (the worker caches outlive it). */
+	uint64_t gen;
 };
 
 /* Microsoft's root CAs by SHA-1 thumbprint: the 1997 and 2001 roots, and
@@ -49,11 +54,14 @@ bool sw_is_microsoft_root(const X509 *x)
 
 sw_trust *sw_trust_new(void)
 {
+	static atomic_uint_fast64_t next_gen;
 	sw_trust *t = calloc(1, sizeof(*t));
 	if (t && !(t->store = X509_STORE_new())) {
 		free(t);
 		t = NULL;
 	}
+	if (t)
+		t->gen = (uint64_t)atomic_fetch_add(&next_gen, 1);
 	return t;
 }
 
@@ -143,9 +151,9 @@ static bool eku_allows(X509 *x, bool leaf, uint32_t want)
 	return (xku & want) || (!leaf && (xku & XKU_ANYEKU));
 }
 
-/* What a chain verdict depends on: the usage, the leaf and the untrusted
- * certificates offered (the store is fixed for the cache's life). */
-static void chain_key(sw_usage usage, X509 *leaf, STACK_OF(X509) *extra, uint8_t key[32])
+/* What a chain verdict depends on: the trust set (by generation), the
+ * usage, the leaf and the untrusted certificates offered. */
+static void chain_key(const sw_trust *t, sw_usage usage, X509 *leaf, STACK_OF(X509) *extra, uint8_t key[32])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	uint8_t d[EVP_MAX_MD_SIZE];
@@ -155,6 +163,7 @@ static void chain_key(sw_usage usage, X509 *leaf, STACK_OF(X509) *extra, uint8_t
 	if (!c)
 		return;
 	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	EVP_DigestUpdate(c, &t->gen, sizeof(t->gen));
 	EVP_DigestUpdate(c, &u, 1);
 	if (X509_digest(leaf, EVP_sha1(), d, &dl))
 		EVP_DigestUpdate(c, d, dl);
@@ -181,7 +190,7 @@ bool sw_trust_verify(const sw_trust *t, sw_cache *cache, X509 *leaf, STACK_OF(X5
 	}
 	uint8_t key[32];
 	sw_chain_verdict v;
-	chain_key(usage, leaf, extra, key);
+	chain_key(t, usage, leaf, extra, key);
 	if (sw_cache_chain_get(cache, key, at_ms, &v)) {
 		*root_ms = v.root_ms;
 		if (!v.ok)

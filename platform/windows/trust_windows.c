@@ -34,7 +34,10 @@ static HCERTSTORE open_machine_store(const wchar_t *name)
 /* A root whose enhanced-key-usage property (set by an administrator or by
  * root auto-update) allows neither code signing nor time stamping is not
  * one IsTrusted may end at: Windows would refuse it for this purpose. No
- * property means every usage. */
+ * property means every usage; a property that is present but empty is
+ * what "Disable all purposes for this certificate" writes, and means none
+ * (CertGetEnhancedKeyUsage: no identifiers with GetLastError() 0 is "no
+ * valid uses", with CRYPT_E_NOT_FOUND "all uses"). */
 static bool usable_root(PCCERT_CONTEXT c)
 {
 	DWORD n = 0;
@@ -42,8 +45,9 @@ static bool usable_root(PCCERT_CONTEXT c)
 		return GetLastError() == (DWORD)CRYPT_E_NOT_FOUND;
 	CERT_ENHKEY_USAGE *u = malloc(n);
 	bool ok = false;
+	SetLastError(0);
 	if (u && CertGetEnhancedKeyUsage(c, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG, u, &n)) {
-		ok = u->cUsageIdentifier == 0; /* present but empty: Windows treats as all */
+		ok = u->cUsageIdentifier == 0 && GetLastError() == (DWORD)CRYPT_E_NOT_FOUND;
 		for (DWORD i = 0; i < u->cUsageIdentifier; i++)
 			ok |= !strcmp(u->rgpszUsageIdentifier[i], szOID_PKIX_KP_CODE_SIGNING) ||
 			      !strcmp(u->rgpszUsageIdentifier[i], szOID_PKIX_KP_TIMESTAMP_SIGNING);
@@ -134,7 +138,8 @@ sw_err sw_plat_catalogs_for_hash(const uint8_t *digest, size_t len, size_t max, 
 	 * CryptCATAdminCalcHashFromFileHandle's. Each call releases the
 	 * previous context passed in; one kept past the loop is released here. */
 	HCATINFO prev = NULL;
-	while (*n < max) {
+	/* Bounded even when contexts keep coming without a usable path. */
+	for (size_t iter = 0; *n < max && iter / 4 < max; iter++) {
 		HCATINFO ci = CryptCATAdminEnumCatalogFromHash(h, (BYTE *)digest, (DWORD)len, 0, &prev);
 		if (!ci) {
 			prev = NULL;

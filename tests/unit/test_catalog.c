@@ -11,6 +11,7 @@
 
 #include "catalog.h"
 #include "inspect.h"
+#include "pe.h"
 #include "tap.h"
 
 static const char *dir;
@@ -116,20 +117,33 @@ static void offer_find(void *ud, const sw_digest *d, size_t n, sw_catalog_visit_
 	}
 }
 
-static sw_err inspect(const char *file, offer *of, const sw_trust *trust, sw_record **r, size_t *nr)
+static sw_err inspect_buf(const uint8_t *p, size_t n, offer *of, const sw_trust *trust, sw_cache *cache,
+                          sw_record **r, size_t *nr)
 {
-	size_t n;
-	uint8_t *p = slurp(file, &n);
 	sw_mem_src m;
 	sw_src s = sw_src_memory(&m, p, n);
 	sw_inspect_opts o = { .trust = trust,
 		              .now_ms = sw_time_make(2026, 1, 1, 0, 0, 0),
+		              .cache = cache,
 		              .catalog_find = of ? offer_find : NULL,
 		              .catalog_ud = of };
 	char why[256];
-	sw_err e = p ? sw_inspect(&s, &o, r, nr, why, sizeof(why)) : SW_ERR_IO;
+	return p ? sw_inspect(&s, &o, r, nr, why, sizeof(why)) : SW_ERR_IO;
+}
+
+static sw_err inspect_c(const char *file, offer *of, const sw_trust *trust, sw_cache *cache, sw_record **r,
+                        size_t *nr)
+{
+	size_t n;
+	uint8_t *p = slurp(file, &n);
+	sw_err e = inspect_buf(p, n, of, trust, cache, r, nr);
 	free(p);
 	return e;
+}
+
+static sw_err inspect(const char *file, offer *of, const sw_trust *trust, sw_record **r, size_t *nr)
+{
+	return inspect_c(file, of, trust, NULL, r, nr);
 }
 
 int main(int argc, char **argv)
@@ -282,6 +296,63 @@ int main(int argc, char **argv)
 	   "the trusted one wins");
 	is_int(two.offered, 2, "the lookup stops at the first trusted catalog");
 	sw_records_free(r, nr);
+
+	/* Chain verdicts are memoized in the worker's cache, which outlives a
+	 * trust set: a reload that puts the catalog's signer in Disallowed
+	 * must not be answered with the old set's "trusted". */
+	sw_cache *cache = sw_cache_new();
+	is_int(inspect_c("hello64.exe", &of, roots, cache, &r, &nr), SW_OK, "with a certificate cache");
+	ok(nr == 1 && r[0].is_trusted == SW_YES, "trusted, and the verdict memoized");
+	sw_records_free(r, nr);
+	sw_trust *dis = NULL;
+	unsigned char *der = NULL;
+	int dl = -1;
+	if (check(cat, n, want, 2, &g) == SW_CAT_LISTED) {
+		dl = i2d_X509(g.signer, &der);
+		sw_sig_free(&g);
+	}
+	ok(dl > 0 && sw_trust_load_file(ca, &dis, why, sizeof(why)) == SW_OK &&
+	           sw_trust_add_distrusted_der(dis, der, (size_t)dl) == SW_OK,
+	   "a new trust set distrusting the catalog's signer");
+	is_int(inspect_c("hello64.exe", &of, dis, cache, &r, &nr), SW_OK, "same cache, new trust set");
+	ok(nr == 1 && r[0].is_trusted == SW_NO && r[0].trust_error && strstr(r[0].trust_error, "Disallowed"),
+	   "the distrusted signer is not trusted (%s)", nr == 1 && r[0].trust_error ? r[0].trust_error : "");
+	sw_records_free(r, nr);
+	OPENSSL_free(der);
+	sw_trust_free(dis);
+	sw_cache_free(cache);
+
+	/* A catalog-listed file whose security directory names a table too
+	 * large to read: the digest skips those bytes and nothing examined
+	 * them, so the catalog does not make it trusted. */
+	{
+		size_t hn;
+		uint8_t *h = slurp("hello64.exe", &hn);
+		size_t big = SW_PE_TABLE_MAX + 8, pad = (8 - hn % 8) % 8;
+		uint8_t *b = h ? calloc(1, hn + pad + big) : NULL;
+		if (ok(b != NULL, "hello64.exe with an oversized table built")) {
+			memcpy(b, h, hn);
+			uint32_t peo = (uint32_t)b[0x3c] | (uint32_t)b[0x3d] << 8 | (uint32_t)b[0x3e] << 16 |
+			               (uint32_t)b[0x3f] << 24;
+			size_t dd =
+			        peo + 24 + (b[peo + 24] == 0x0b && b[peo + 25] == 0x02 ? 112 : 96) + 4 * 8;
+			uint32_t va = (uint32_t)(hn + pad), sz = (uint32_t)big;
+			for (int k = 0; k < 4; k++) {
+				b[dd + (size_t)k] = (uint8_t)(va >> (8 * k));
+				b[dd + 4 + (size_t)k] = (uint8_t)(sz >> (8 * k));
+			}
+			memset(b + va, 0x41, big); /* anything: it is never read */
+			is_int(inspect_buf(b, hn + pad + big, &of, roots, NULL, &r, &nr), SW_OK,
+			       "oversized-table file inspects");
+			ok(nr == 1 && r[0].is_signed && !strcmp(r[0].signature_type, "Catalog"),
+			   "still found in the catalog (same Authenticode digest)");
+			ok(nr == 1 && r[0].is_trusted == SW_NO, "but not trusted (%s)",
+			   nr == 1 && r[0].trust_error ? r[0].trust_error : "");
+			sw_records_free(r, nr);
+		}
+		free(b);
+		free(h);
+	}
 
 	/* A file no catalog lists stays unsigned. */
 	offer no = { .names = { "catalog/hello.cat" } };
