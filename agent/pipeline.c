@@ -64,8 +64,19 @@ void sw_catalog_find_system(void *ud, const sw_digest *digests, size_t n, sw_cat
 			if (sw_plat_file_open(paths[k], &f, why, sizeof(why)) != SW_OK)
 				continue;
 			if (sw_plat_file_is_regular(f)) {
+				/* The identity of what is read (the open handle, not the
+				 * path), for the per-thread catalog memo. */
+				sw_file_id fid;
+				sw_plat_file_identity(f, &fid);
+				sw_cat_id id = { .path = paths[k],
+					         .dev = fid.dev,
+					         .ino = fid.ino,
+					         .size = fid.size,
+					         .mtime_ns = fid.mtime_ns,
+					         .ctime_ns = fid.ctime_ns };
+				bool known = fid.ino || fid.mtime_ns || fid.ctime_ns; /* else unreadable */
 				sw_src src = sw_plat_file_source(f);
-				stop = visit(vctx, &src);
+				stop = visit(vctx, &src, known ? &id : NULL);
 			}
 			sw_plat_file_close(f);
 		}

@@ -57,4 +57,33 @@ sw_cat_verdict sw_catalog_check(const uint8_t *der, size_t len, const sw_digest 
 sw_cat_verdict sw_catalog_check_src(const sw_src *src, const sw_digest *want, size_t nwant,
                                     const sw_auth_opts *o, sw_sig *sig);
 
+/* The identity of a catalog file as the platform reports it for the open
+ * handle it is read through (sw_plat_file_identity): the caller fills it,
+ * common/ has no OS headers. */
+typedef struct sw_cat_id {
+	const char *path;
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+} sw_cat_id;
+
+/* Memo bounds, per cache (per thread). A catalog whose parsed form alone
+ * is over the byte bound is answered but not kept. */
+#define SW_CAT_MEMO_ENTRIES 32
+#define SW_CAT_MEMO_BYTES (32u << 20)
+
+/* sw_catalog_check_src, memoized in o->cache by id: the first lookup reads
+ * and parses the catalog whole (signature verified, every member's digest
+ * kept sorted per algorithm); later ones with the same path and identity
+ * (dev, ino, size, mtime, ctime) answer from the memo, with the same
+ * verdict and sig (new references) as the uncached call. A different
+ * identity re-reads it. Without a cache or an id, or when id->size is not
+ * src->size, or with !o->verify, it is sw_catalog_check_src. Read errors
+ * are not memoized. Chain verdicts are not part of it: the caller asks
+ * sw_trust_verify, memoized in the same cache with their span of time. */
+sw_cat_verdict sw_catalog_check_memo(const sw_src *src, const sw_cat_id *id, const sw_digest *want,
+                                     size_t nwant, const sw_auth_opts *o, sw_sig *sig);
+
+/* Tighten the memo's bounds for this cache (tests); 0 keeps a bound. */
+void sw_catalog_memo_limits(sw_cache *c, size_t entries, size_t bytes);
+
 #endif

@@ -21,6 +21,9 @@ struct sw_cache {
 	size_t ncerts;
 	chain_slot chains[SW_CACHE_CHAINS];
 	size_t nchains;
+	void *cat_memo; /* catalog.c's, freed by cat_memo_free */
+	void (*cat_memo_free)(void *);
+	sw_cache_stats stats;
 };
 
 sw_cache *sw_cache_new(void) { return calloc(1, sizeof(sw_cache)); }
@@ -39,7 +42,29 @@ void sw_cache_free(sw_cache *c)
 	if (!c)
 		return;
 	clear_certs(c);
+	if (c->cat_memo && c->cat_memo_free)
+		c->cat_memo_free(c->cat_memo);
 	free(c);
+}
+
+void *sw_cache_cat_memo(const sw_cache *c) { return c ? c->cat_memo : NULL; }
+
+void sw_cache_set_cat_memo(sw_cache *c, void *memo, void (*free_fn)(void *))
+{
+	if (c->cat_memo && c->cat_memo_free && c->cat_memo != memo)
+		c->cat_memo_free(c->cat_memo);
+	c->cat_memo = memo;
+	c->cat_memo_free = free_fn;
+}
+
+sw_cache_stats *sw_cache_stats_ref(sw_cache *c) { return &c->stats; }
+
+void sw_cache_stats_get(const sw_cache *c, sw_cache_stats *st)
+{
+	if (c)
+		*st = c->stats;
+	else
+		memset(st, 0, sizeof(*st));
 }
 
 static size_t slot_of(const uint8_t *key, size_t cap)

@@ -36,4 +36,20 @@ typedef struct sw_chain_verdict {
 bool sw_cache_chain_get(sw_cache *c, const uint8_t key[32], int64_t at_ms, sw_chain_verdict *v);
 void sw_cache_chain_put(sw_cache *c, const uint8_t key[32], const sw_chain_verdict *v);
 
+/* Counters of the catalog memo (catalog.c), which the cache owns. */
+typedef struct sw_cache_stats {
+	uint64_t cat_parses;  /* catalogs read and parsed for the memo (misses) */
+	uint64_t cat_hits;    /* lookups answered from the memo */
+	uint64_t cat_evicted; /* entries dropped: changed on disk, or over a bound */
+	size_t cat_entries;   /* entries held now */
+	size_t cat_bytes;     /* their accounted size */
+} sw_cache_stats;
+void sw_cache_stats_get(const sw_cache *c, sw_cache_stats *st);
+
+/* For catalog.c: the memo hung on this cache (NULL until set), freed with
+ * it by free_fn; and the counters to update. */
+void *sw_cache_cat_memo(const sw_cache *c);
+void sw_cache_set_cat_memo(sw_cache *c, void *memo, void (*free_fn)(void *));
+sw_cache_stats *sw_cache_stats_ref(sw_cache *c);
+
 #endif

@@ -372,7 +372,7 @@ static void fill_signature(scan *s, const sw_sig *g, size_t idx, sw_record *r, c
 /* One candidate catalog from the caller's lookup. The first trusted one
  * wins; without one, the first whose signature verifies; else the first
  * that lists the file. Returns true to stop the lookup. */
-static bool catalog_visit(void *vctx, const sw_src *src)
+static bool catalog_visit(void *vctx, const sw_src *src, const sw_cat_id *id)
 {
 	scan *s = vctx;
 	const sw_inspect_opts *o = s->o;
@@ -381,7 +381,7 @@ static bool catalog_visit(void *vctx, const sw_src *src)
 	s->cat_tried++;
 	sw_auth_opts ao = { .verify = true, .cache = o->cache };
 	sw_sig g;
-	if (sw_catalog_check_src(src, s->want, 2, &ao, &g) != SW_CAT_LISTED)
+	if (sw_catalog_check_memo(src, id, s->want, 2, &ao, &g) != SW_CAT_LISTED)
 		return false;
 	char why[200] = "";
 	bool root_ms = false;

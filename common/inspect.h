@@ -20,9 +20,11 @@
 
 /* Catalog lookup, for a PE without an embedded signature. The caller (who
  * may use the OS: common/ does not) finds catalogs that may list one of
- * the file's Authenticode digests and offers each to visit as a source;
- * visit returns true when no more are wanted. */
-typedef bool (*sw_catalog_visit_fn)(void *vctx, const sw_src *catalog);
+ * the file's Authenticode digests and offers each to visit as a source,
+ * with its identity (may be NULL: then it is read and parsed every time;
+ * else the parse is memoized in the options' cache, see
+ * sw_catalog_check_memo); visit returns true when no more are wanted. */
+typedef bool (*sw_catalog_visit_fn)(void *vctx, const sw_src *catalog, const sw_cat_id *id);
 typedef void (*sw_catalog_find_fn)(void *ud, const sw_digest *digests, size_t n, sw_catalog_visit_fn visit,
                                    void *vctx);
 

@@ -13,8 +13,12 @@
 
 #include "x509util.h"
 
+/* Anchors per usage: store[u] holds the roots a chain verified for usage u
+ * may end at (a root for both usages is in both). */
+#define NUSAGES 2
+
 struct sw_trust {
-	X509_STORE *store;
+	X509_STORE *store[NUSAGES];
 	size_t nroots;
 	/* SHA-1 thumbprints of certificates that must not appear in a chain
 	 * (Windows' Disallowed store), sorted for bsearch once verifying */
@@ -56,28 +60,39 @@ sw_trust *sw_trust_new(void)
 {
 	static atomic_uint_fast64_t next_gen;
 	sw_trust *t = calloc(1, sizeof(*t));
-	if (t && !(t->store = X509_STORE_new())) {
-		free(t);
-		t = NULL;
+	if (!t)
+		return NULL;
+	for (int u = 0; u < NUSAGES; u++) {
+		if (!(t->store[u] = X509_STORE_new())) {
+			sw_trust_free(t);
+			return NULL;
+		}
 	}
-	if (t)
-		t->gen = (uint64_t)atomic_fetch_add(&next_gen, 1);
+	t->gen = (uint64_t)atomic_fetch_add(&next_gen, 1);
 	return t;
 }
 
-sw_err sw_trust_add_der(sw_trust *t, const uint8_t *der, size_t len)
+sw_err sw_trust_add_der(sw_trust *t, const uint8_t *der, size_t len, unsigned usages)
 {
 	const uint8_t *p = der;
 	X509 *x = len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
 	sw_err e = SW_OK;
+	bool added = false;
 	if (!x || p != der + len)
 		e = SW_ERR_BAD_DER;
-	/* A certificate already in the store is not an error (the OS store may
-	 * hold one twice, under two names). */
-	else if (X509_STORE_add_cert(t->store, x) != 1 &&
-	         ERR_GET_REASON(ERR_peek_last_error()) != X509_R_CERT_ALREADY_IN_HASH_TABLE)
-		e = SW_ERR_CRYPTO;
-	else
+	for (int u = 0; !e && u < NUSAGES; u++) {
+		if (!(usages & SW_USAGE_BIT(u)))
+			continue;
+		/* A certificate already in the store is not an error (the OS
+		 * store may hold one twice, under two names). */
+		if (X509_STORE_add_cert(t->store[u], x) != 1 &&
+		    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_CERT_ALREADY_IN_HASH_TABLE)
+			e = SW_ERR_CRYPTO;
+		else
+			added = true;
+		ERR_clear_error();
+	}
+	if (!e && added)
 		t->nroots++;
 	X509_free(x);
 	ERR_clear_error();
@@ -118,15 +133,18 @@ sw_err sw_trust_load_file(const char *path, sw_trust **out, char *why, size_t n)
 	sw_trust *t = sw_trust_new();
 	if (!t)
 		return SW_ERR_NOMEM;
-	if (X509_STORE_load_file(t->store, path) != 1) {
-		unsigned long e = ERR_peek_last_error();
-		snprintf(why, n, "%s: cannot load CA certificates: %s", path,
-		         e ? ERR_reason_error_string(e) : "unreadable");
-		ERR_clear_error();
-		sw_trust_free(t);
-		return SW_ERR_CONFIG;
+	/* ca_file roots anchor every usage, as they always have. */
+	for (int u = 0; u < NUSAGES; u++) {
+		if (X509_STORE_load_file(t->store[u], path) != 1) {
+			unsigned long e = ERR_peek_last_error();
+			snprintf(why, n, "%s: cannot load CA certificates: %s", path,
+			         e ? ERR_reason_error_string(e) : "unreadable");
+			ERR_clear_error();
+			sw_trust_free(t);
+			return SW_ERR_CONFIG;
+		}
 	}
-	t->nroots = (size_t)sk_X509_OBJECT_num(X509_STORE_get0_objects(t->store));
+	t->nroots = (size_t)sk_X509_OBJECT_num(X509_STORE_get0_objects(t->store[0]));
 	*out = t;
 	return SW_OK;
 }
@@ -135,7 +153,8 @@ void sw_trust_free(sw_trust *t)
 {
 	if (!t)
 		return;
-	X509_STORE_free(t->store);
+	for (int u = 0; u < NUSAGES; u++)
+		X509_STORE_free(t->store[u]);
 	free(t->distrusted);
 	free(t);
 }
@@ -152,7 +171,7 @@ static bool eku_allows(X509 *x, bool leaf, uint32_t want)
 }
 
 /* What a chain verdict depends on: the trust set (by generation), the
- * usage, the leaf and the untrusted certificates offered. */
+ * usage (which also picks the anchors), the leaf and the untrusted certificates offered. */
 static void chain_key(const sw_trust *t, sw_usage usage, X509 *leaf, STACK_OF(X509) *extra, uint8_t key[32])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -197,8 +216,10 @@ bool sw_trust_verify(const sw_trust *t, sw_cache *cache, X509 *leaf, STACK_OF(X5
 			snprintf(why, n, "%s", v.why);
 		return v.ok;
 	}
+	X509_STORE *anchors =
+	        t->store[usage == SW_USAGE_TIMESTAMPING ? SW_USAGE_TIMESTAMPING : SW_USAGE_CODE_SIGNING];
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	if (!ctx || !X509_STORE_CTX_init(ctx, t->store, leaf, extra)) {
+	if (!ctx || !X509_STORE_CTX_init(ctx, anchors, leaf, extra)) {
 		X509_STORE_CTX_free(ctx);
 		snprintf(why, n, "out of memory");
 		return false;

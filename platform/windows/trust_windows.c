@@ -31,29 +31,39 @@ static HCERTSTORE open_machine_store(const wchar_t *name)
 	                     name);
 }
 
-/* A root whose enhanced-key-usage property (set by an administrator or by
- * root auto-update) allows neither code signing nor time stamping is not
- * one IsTrusted may end at: Windows would refuse it for this purpose. No
- * property means every usage; a property that is present but empty is
- * what "Disable all purposes for this certificate" writes, and means none
- * (CertGetEnhancedKeyUsage: no identifiers with GetLastError() 0 is "no
- * valid uses", with CRYPT_E_NOT_FOUND "all uses"). */
-static bool usable_root(PCCERT_CONTEXT c)
+/* What a root may anchor, from its enhanced-key-usage property (set by an
+ * administrator or by root auto-update), as Windows reads it: no property
+ * means every usage; code signing (1.3.6.1.5.5.7.3.3) and time stamping
+ * (1.3.6.1.5.5.7.3.8) each allow their own chains only; a property that
+ * is present but empty is what "Disable all purposes for this
+ * certificate" writes, and means none (CertGetEnhancedKeyUsage: no
+ * identifiers with GetLastError() 0 is "no valid uses", with
+ * CRYPT_E_NOT_FOUND "all uses"). A root for neither is not added. */
+static unsigned root_usages(PCCERT_CONTEXT c)
 {
 	DWORD n = 0;
 	if (!CertGetEnhancedKeyUsage(c, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG, NULL, &n))
-		return GetLastError() == (DWORD)CRYPT_E_NOT_FOUND;
+		return GetLastError() == (DWORD)CRYPT_E_NOT_FOUND ? SW_ANCHOR_ALL : 0;
+	if (n < sizeof(CERT_ENHKEY_USAGE))
+		return 0;
 	CERT_ENHKEY_USAGE *u = malloc(n);
-	bool ok = false;
+	unsigned m = 0;
 	SetLastError(0);
 	if (u && CertGetEnhancedKeyUsage(c, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG, u, &n)) {
-		ok = u->cUsageIdentifier == 0 && GetLastError() == (DWORD)CRYPT_E_NOT_FOUND;
-		for (DWORD i = 0; i < u->cUsageIdentifier; i++)
-			ok |= !strcmp(u->rgpszUsageIdentifier[i], szOID_PKIX_KP_CODE_SIGNING) ||
-			      !strcmp(u->rgpszUsageIdentifier[i], szOID_PKIX_KP_TIMESTAMP_SIGNING);
+		if (u->cUsageIdentifier == 0 && GetLastError() == (DWORD)CRYPT_E_NOT_FOUND)
+			m = SW_ANCHOR_ALL;
+		for (DWORD i = 0; i < u->cUsageIdentifier; i++) {
+			const char *oid = u->rgpszUsageIdentifier[i];
+			if (!oid)
+				continue;
+			if (!strcmp(oid, szOID_PKIX_KP_CODE_SIGNING))
+				m |= SW_ANCHOR_CODE_SIGNING;
+			else if (!strcmp(oid, szOID_PKIX_KP_TIMESTAMP_SIGNING))
+				m |= SW_ANCHOR_TIMESTAMPING;
+		}
 	}
 	free(u);
-	return ok;
+	return m;
 }
 
 sw_err sw_plat_system_trust(sw_trust **out, char *why, size_t n)
@@ -71,9 +81,11 @@ sw_err sw_plat_system_trust(sw_trust **out, char *why, size_t n)
 	}
 	size_t bad = 0;
 	PCCERT_CONTEXT c = NULL;
-	while ((c = CertEnumCertificatesInStore(root, c)) != NULL)
-		if (usable_root(c) && sw_trust_add_der(t, c->pbCertEncoded, c->cbCertEncoded) != SW_OK)
+	while ((c = CertEnumCertificatesInStore(root, c)) != NULL) {
+		unsigned usages = root_usages(c);
+		if (usages && sw_trust_add_der(t, c->pbCertEncoded, c->cbCertEncoded, usages) != SW_OK)
 			bad++; /* one the OS keeps but OpenSSL cannot parse: not a root for us */
+	}
 	CertCloseStore(root, 0);
 	/* Disallowed: revoked roots, intermediates and leaves (e.g. after a CA
 	 * compromise). Absent on a fresh system, which is fine. */

@@ -95,6 +95,8 @@ typedef struct offer {
 	const char *names[4];
 	sw_digest got[2];
 	size_t ngot, offered;
+	bool with_id; /* offer an identity (memoized in the cache) */
+	int64_t mtime;
 } offer;
 
 static void offer_find(void *ud, const sw_digest *d, size_t n, sw_catalog_visit_fn visit, void *vctx)
@@ -110,11 +112,56 @@ static void offer_find(void *ud, const sw_digest *d, size_t n, sw_catalog_visit_
 		sw_mem_src m;
 		sw_src src = sw_src_memory(&m, p, len);
 		of->offered++;
-		bool stop = visit(vctx, &src);
+		sw_cat_id id = { .path = of->names[i], .size = len, .mtime_ns = of->mtime };
+		bool stop = visit(vctx, &src, of->with_id ? &id : NULL);
 		free(p);
 		if (stop)
 			break;
 	}
+}
+
+/* ---- the memo against the uncached path ------------------------------ */
+static bool xeq(X509 *a, X509 *b) { return (!a && !b) || (a && b && X509_cmp(a, b) == 0); }
+
+static bool sig_same(const sw_sig *a, const sw_sig *b)
+{
+	return a->err == b->err && !strcmp(a->why, b->why) && a->sig_ok == b->sig_ok &&
+	       a->md_nid == b->md_nid && a->digest_len == b->digest_len &&
+	       !memcmp(a->digest, b->digest, a->digest_len) && a->cs_kind == b->cs_kind &&
+	       a->cs_time == b->cs_time && a->cs_ok == b->cs_ok && a->der_len == b->der_len &&
+	       a->parsed == b->parsed && xeq(a->signer, b->signer) && xeq(a->issuer, b->issuer) &&
+	       xeq(a->cs_signer, b->cs_signer) && sk_X509_num(a->certs) == sk_X509_num(b->certs) &&
+	       sk_X509_num(a->cs_certs) == sk_X509_num(b->cs_certs);
+}
+
+static sw_cat_verdict memo(sw_cache *c, const char *path, int64_t mtime, const uint8_t *p, size_t n,
+                           const sw_digest *w, size_t nw, sw_sig *g)
+{
+	sw_mem_src m;
+	sw_src src = sw_src_memory(&m, p, n);
+	sw_cat_id id = { .path = path, .size = n, .mtime_ns = mtime };
+	sw_auth_opts o = { .verify = true, .cache = c };
+	return sw_catalog_check_memo(&src, &id, w, nw, &o, g);
+}
+
+/* The uncached verdict and sig, then the memo's on a miss and on a hit
+ * (the catalog given a new identity each time): all the same? */
+static int mismatches;
+static void compare(sw_cache *c, int64_t mtime, const uint8_t *p, size_t n, const sw_digest *w, size_t nw)
+{
+	sw_sig a, b, h;
+	memset(&a, 0, sizeof(a));
+	sw_cat_verdict va = sw_catalog_check(p, n, w, nw, &AO, &a);
+	sw_cat_verdict vb = memo(c, "cmp.cat", mtime, p, n, w, nw, &b);
+	sw_cat_verdict vh = memo(c, "cmp.cat", mtime, p, n, w, nw, &h);
+	if (va != vb || va != vh || !sig_same(&a, &b) || !sig_same(&a, &h)) {
+		mismatches++;
+		printf("# mismatch at mtime %lld: %d/%d/%d (%s | %s)\n", (long long)mtime, va, vb, vh, a.why,
+		       b.why);
+	}
+	sw_sig_free(&a);
+	sw_sig_free(&b);
+	sw_sig_free(&h);
 }
 
 static sw_err inspect_buf(const uint8_t *p, size_t n, offer *of, const sw_trust *trust, sw_cache *cache,
@@ -365,6 +412,138 @@ int main(int argc, char **argv)
 	ok(never.offered == 0 && nr >= 1 && !strcmp(r[0].signature_type, "Embedded"),
 	   "no lookup for a signed file");
 	sw_records_free(r, nr);
+
+	/* ---- the catalog memo --------------------------------------------- */
+	{
+		sw_cache *c = sw_cache_new();
+		sw_cache_stats st;
+		sw_sig g2;
+		is_int(memo(c, "C:\\cat\\hello.cat", 1, cat, n, want, 2, &g), SW_CAT_LISTED, "memo: listed");
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_parses == 1 && st.cat_hits == 0 && st.cat_entries == 1 && st.cat_bytes > 0,
+		   "first lookup parses (%llu parses, %zu bytes)", (unsigned long long)st.cat_parses,
+		   st.cat_bytes);
+		is_int(memo(c, "C:\\cat\\hello.cat", 1, cat, n, want, 2, &g2), SW_CAT_LISTED,
+		       "again: listed");
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_parses == 1 && st.cat_hits == 1, "the second lookup hits the memo");
+		ok(sig_same(&g, &g2) && g.signer == g2.signer,
+		   "with the same signature (shared certificate)");
+		sw_sig_free(&g);
+		sw_sig_free(&g2);
+		is_int(memo(c, "C:\\cat\\hello.cat", 1, cat, n, other, 2, &g), SW_CAT_NOT_LISTED,
+		       "another file, from the memo: not listed");
+		ok(g.signer == NULL && g.certs == NULL, "nothing owned after NOT_LISTED");
+		is_int(memo(c, "C:\\cat\\hello.cat", 1, cat, n, &want[1], 1, &g), SW_CAT_LISTED,
+		       "SHA-1 alone, from the memo");
+		is_int(g.md_nid, NID_sha1, "the SHA-1 member");
+		sw_sig_free(&g);
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_parses == 1 && st.cat_hits == 3, "still one parse");
+		/* Changed on disk: a new mtime (and here new bytes) is read again. */
+		size_t at2 = find(cat, n, "Signwatch test !", 16);
+		if (at2 != (size_t)-1)
+			cat[at2] ^= 1;
+		is_int(memo(c, "C:\\cat\\hello.cat", 2, cat, n, want, 2, &g), SW_CAT_LISTED,
+		       "tampered, new mtime: read again");
+		ok(!g.sig_ok, "and its signature no longer verifies (%s)", g.why);
+		sw_sig_free(&g);
+		if (at2 != (size_t)-1)
+			cat[at2] ^= 1;
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_parses == 2 && st.cat_evicted == 1 && st.cat_entries == 1,
+		   "the stale entry replaced");
+		is_int(memo(c, "C:\\cat\\hello.cat", 3, cat, n - 1, want, 2, &g), SW_CAT_MALFORMED,
+		       "another size: read again (truncated: malformed)");
+		is_int(memo(c, "C:\\cat\\hello.cat", 3, cat, n - 1, want, 2, &g), SW_CAT_MALFORMED,
+		       "a malformed catalog is memoized too");
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_parses == 3 && st.cat_hits == 4, "one parse for both");
+		/* The entry bound: the least recently used goes. */
+		sw_catalog_memo_limits(c, 2, 0);
+		(void)memo(c, "a.cat", 1, cms, ncms, want, 2, &g);
+		sw_sig_free(&g);
+		(void)memo(c, "b.cat", 1, self, nself, want, 2, &g);
+		sw_sig_free(&g);
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_entries == 2 && st.cat_evicted == 3, "entries bounded (%zu held, %llu evicted)",
+		   st.cat_entries, (unsigned long long)st.cat_evicted);
+		is_int(memo(c, "a.cat", 1, cms, ncms, want, 2, &g), SW_CAT_LISTED, "a.cat still held");
+		sw_sig_free(&g);
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_parses == 5, "without a parse");
+		/* The byte bound: a catalog over it is answered, never kept. */
+		sw_catalog_memo_limits(c, 0, 1024);
+		is_int(memo(c, "big.cat", 1, cat, n, want, 2, &g), SW_CAT_LISTED,
+		       "over the byte bound: answered");
+		sw_sig_free(&g);
+		is_int(memo(c, "big.cat", 1, cat, n, want, 2, &g), SW_CAT_LISTED, "again");
+		sw_sig_free(&g);
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_parses == 7 && st.cat_bytes <= 1024, "parsed each time, not kept (%zu bytes held)",
+		   st.cat_bytes);
+		/* A size that is not the source's, no id, no cache: uncached. */
+		{
+			sw_mem_src m;
+			sw_src src = sw_src_memory(&m, cat, n);
+			sw_cat_id id = { .path = "odd.cat", .size = n + 1 };
+			sw_auth_opts o = { .verify = true, .cache = c };
+			is_int(sw_catalog_check_memo(&src, &id, want, 2, &o, &g), SW_CAT_LISTED,
+			       "size mismatch");
+			sw_sig_free(&g);
+			is_int(sw_catalog_check_memo(&src, NULL, want, 2, &o, &g), SW_CAT_LISTED, "no id");
+			sw_sig_free(&g);
+			o.cache = NULL;
+			is_int(sw_catalog_check_memo(&src, &id, want, 2, &o, &g), SW_CAT_LISTED, "no cache");
+			sw_sig_free(&g);
+			sw_cache_stats_get(c, &st);
+			ok(st.cat_parses == 7, "none of them memoized");
+		}
+		sw_cache_free(c);
+
+		/* The memo's verdict is the uncached one, for every fixture and
+		 * query, truncation and byte flip (each its own identity). */
+		c = sw_cache_new();
+		const uint8_t *fx[] = { cat, cms, self, wrong };
+		size_t fxn[] = { n, ncms, nself, nwrong };
+		int64_t t = 0;
+		for (int f = 0; f < 4; f++) {
+			compare(c, ++t, fx[f], fxn[f], want, 2);
+			compare(c, ++t, fx[f], fxn[f], other, 2);
+			compare(c, ++t, fx[f], fxn[f], &want[1], 1);
+			compare(c, ++t, fx[f], fxn[f], &want[0], 1);
+			compare(c, ++t, fx[f], fxn[f], &liar, 1);
+			sw_digest mix[3] = { other[0], want[1], want[0] };
+			compare(c, ++t, fx[f], fxn[f], mix, 3);
+		}
+		for (size_t cut = 0; cut < n; cut += cut < 64 ? 1 : 97)
+			compare(c, ++t, cat, cut, want, 2);
+		for (size_t i = 0; i < n; i += 41) {
+			cat[i] ^= 0x5a;
+			compare(c, ++t, cat, n, want, 2);
+			cat[i] ^= 0x5a;
+		}
+		is_int(mismatches, 0, "memo and uncached agree on %lld cases", (long long)t);
+		sw_cache_free(c);
+
+		/* Through sw_inspect with identities: one parse for two files. */
+		c = sw_cache_new();
+		offer mo = { .names = { "catalog/hello.cat" }, .with_id = true, .mtime = 7 };
+		is_int(inspect_c("hello64.exe", &mo, roots, c, &r, &nr), SW_OK, "inspect with the memo");
+		ok(nr == 1 && r[0].is_trusted == SW_YES, "trusted");
+		sw_records_free(r, nr);
+		is_int(inspect_c("hello64.exe", &mo, roots, c, &r, &nr), SW_OK, "again");
+		ok(nr == 1 && r[0].is_signed && !strcmp(r[0].signature_type, "Catalog") &&
+		           r[0].is_trusted == SW_YES && !strcmp(r[0].signer, "MMSoft Design Ltd."),
+		   "the same record from the memo");
+		sw_records_free(r, nr);
+		is_int(inspect_c("hello64.exe", &mo, NULL, c, &r, &nr), SW_OK, "again without roots");
+		ok(nr == 1 && r[0].is_signed && r[0].is_trusted == SW_NO, "not trusted: no verdict frozen");
+		sw_records_free(r, nr);
+		sw_cache_stats_get(c, &st);
+		ok(st.cat_parses == 1 && st.cat_hits == 2, "one parse, two hits");
+		sw_cache_free(c);
+	}
 
 	sw_trust_free(roots);
 	free(cat);
