@@ -4,7 +4,8 @@
 # In a fresh WINEPREFIX, with no --ca-file:
 #  - a file signed under tests/fixtures/pki is not trusted until the test
 #    root is in LocalMachine\ROOT, then it is; with the intermediate in
-#    LocalMachine\Disallowed it is not again;
+#    LocalMachine\Disallowed it is not again; a root whose purposes are
+#    limited to time stamping (or all disabled) anchors no code signing;
 #  - the unsigned hello64.exe is unsigned until tests/fixtures/catalog/hello.cat
 #    is added to the catalog database (CryptCATAdminAddCatalog), then it is
 #    signed with SignatureType "Catalog" by the catalog's signer; hello32.exe,
@@ -87,6 +88,51 @@ signed=$fx/mmsoft-sha1.exe
 inspect "$signed"
 expect IsSigned true "signed fixture before the root is added: signed"
 expect IsTrusted false "signed fixture before the root is added: not trusted"
+# A root whose purposes are limited (certmgr's "Enable only the following
+# purposes": the certificate's enhanced-key-usage property) anchors only
+# chains of those purposes. The property is written as Windows stores it
+# (the registry store's serialized Blob: the EKU property, then the
+# certificate): wine's crypt32 does not save a property change on a stored
+# certificate.
+root_with_usage() { # root_with_usage OID...
+	local key blob
+	key=$(openssl x509 -in "$fx/pki/root.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+	blob=$(python3 - "$work/root.der" "$@" <<'PY'
+import struct, sys
+def der_len(n):
+    return bytes([n]) if n < 0x80 else bytes([0x81, n]) if n < 0x100 else bytes([0x82, n >> 8, n & 0xff])
+def oid(s):
+    a = [int(x) for x in s.split('.')]
+    body = bytes([40 * a[0] + a[1]])
+    for v in a[2:]:
+        enc = [v & 0x7f]
+        v >>= 7
+        while v:
+            enc.insert(0, 0x80 | (v & 0x7f))
+            v >>= 7
+        body += bytes(enc)
+    return b'\x06' + der_len(len(body)) + body
+def prop(pid, data):
+    return struct.pack('<III', pid, 1, len(data)) + data
+oids = b''.join(oid(o) for o in sys.argv[2:])
+eku = b'\x30' + der_len(len(oids)) + oids
+cert = open(sys.argv[1], 'rb').read()
+print((prop(9, eku) + prop(0x20, cert)).hex().upper())
+PY
+)
+	wine reg add "HKLM\\Software\\Microsoft\\SystemCertificates\\ROOT\\Certificates\\$key" /v Blob /t REG_BINARY \
+		/d "$blob" /f
+}
+run "test root in LocalMachine\\ROOT for time stamping only" root_with_usage 1.3.6.1.5.5.7.3.8
+inspect "$signed"
+expect IsTrusted false "a root for time stamping only anchors no code-signing chain"
+run "test root in LocalMachine\\ROOT for code signing only" root_with_usage 1.3.6.1.5.5.7.3.3
+inspect "$signed"
+expect IsTrusted true "a root for code signing only: trusted"
+run "test root in LocalMachine\\ROOT with all purposes disabled" root_with_usage
+inspect "$signed"
+expect IsTrusted false "a root with every purpose disabled: not trusted"
+wine reg delete "HKLM\\Software\\Microsoft\\SystemCertificates\\ROOT\\Certificates\\$(openssl x509 -in "$fx/pki/root.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')" /f >/dev/null 2>&1
 run "test root added to LocalMachine\\ROOT" wine "$tool" addcert ROOT "$(winepath -w "$work/root.der")"
 inspect "$signed"
 expect IsTrusted true "with the root in the store and no --ca-file: trusted"
