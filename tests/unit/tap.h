@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sw_attr.h"
@@ -25,6 +26,30 @@ static inline SW_PRINTF(4, 5) int tap_ok(int cond, const char *file, int line, c
 	}
 	fflush(stdout);
 	return cond;
+}
+
+/* The bytes of dir/name (malloc'd, NUL-terminated), or NULL with *n 0. */
+static inline unsigned char *tap_slurp(const char *dir, const char *name, size_t *n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	*n = 0;
+	if (!f)
+		return NULL;
+	unsigned char *p = NULL;
+	long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+	if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)len + 1)) != NULL) {
+		if (fread(p, 1, (size_t)len, f) == (size_t)len) {
+			p[len] = 0;
+			*n = (size_t)len;
+		} else {
+			free(p);
+			p = NULL;
+		}
+	}
+	fclose(f);
+	return p;
 }
 
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)

@@ -16,26 +16,7 @@
 
 static const char *dir;
 
-static uint8_t *slurp(const char *name, size_t *n)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "rb");
-	*n = 0;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *p = malloc((size_t)len + 1);
-	if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-		free(p);
-		p = NULL;
-	}
-	fclose(f);
-	*n = (size_t)len;
-	return p;
-}
+static uint8_t *slurp(const char *name, size_t *n) { return tap_slurp(dir, name, n); }
 
 static int unhex(const char *h, uint8_t *out, size_t max)
 {

@@ -7,26 +7,6 @@
 #include "inspect.h"
 #include "tap.h"
 
-static uint8_t *slurp(const char *dir, const char *name, size_t *n)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *p = malloc((size_t)len + 1);
-	if (fread(p, 1, (size_t)len, f) != (size_t)len) {
-		free(p);
-		p = NULL;
-	}
-	fclose(f);
-	*n = (size_t)len;
-	return p;
-}
-
 static sw_err run(const uint8_t *p, size_t n, uint64_t claimed, bool quick, sw_record **recs, size_t *nrec)
 {
 	sw_mem_src m;
@@ -42,7 +22,7 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	size_t n;
-	uint8_t *p = slurp(argv[1], "nested.exe", &n);
+	uint8_t *p = tap_slurp(argv[1], "nested.exe", &n);
 	if (!ok(p != NULL, "fixture nested.exe readable"))
 		return done_testing();
 	sw_record *r;
