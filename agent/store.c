@@ -342,12 +342,15 @@ static sw_err run(sw_store *st, sqlite3_stmt *s, const char *what)
 /* Create path owner-only if it does not exist yet. On POSIX SQLite gives
  * its -wal and -shm files the database file's mode, so they are 0600 too;
  * on Windows they take their folder's ACL, so a folder others may read is
- * warned about (the agent's own %ProgramData%\signwatch is locked down).
- * An existing file keeps its mode (an administrator's choice). */
+ * warned about when the store is created there (the agent's own
+ * %ProgramData%\signwatch is locked down). An existing file keeps its
+ * mode (an administrator's choice). */
 static sw_err create_private(const char *path, char *why, size_t n)
 {
 	/* Created owner-only before SQLite opens it (platform: 0600 / a
 	 * SYSTEM+Administrators DACL), so it is never briefly readable. */
+	sw_file_id id;
+	bool existed = sw_plat_stat_nofollow(path, &id) == SW_OK;
 	FILE *f = sw_plat_fopen_private(path, "ab");
 	if (!f) {
 		snprintf(why, n, "%s: cannot create: %s", path, strerror(errno));
@@ -355,7 +358,7 @@ static sw_err create_private(const char *path, char *why, size_t n)
 	}
 	fclose(f);
 	unsigned mode;
-	char *dir = sw_plat_windows_paths() ? sw_plat_dirname(path) : NULL;
+	char *dir = sw_plat_windows_paths() && !existed ? sw_plat_dirname(path) : NULL;
 	if (dir && sw_plat_file_mode(dir, &mode) == 0 && (mode & 044))
 		sw_log(SW_LOG_WARN,
 		       "%s: other users may read this folder, and with it the store's -wal and -shm files "

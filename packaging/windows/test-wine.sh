@@ -424,7 +424,7 @@ p0=$(products)
 [ "$p0" = "$code0 $version0" ] && ok "installed: one product, $code0 $version0" ||
 	not_ok "installed: one product, $code0 $version0" "${p0:-none}"
 yaml0=$(md5sum <"$yaml" 2>&1)
-db0=$(wine "$exe" summary --db 'C:\ProgramData\signwatch\signwatch.db' --json 2>&1 | tr -d '\r')
+db0=$(wine "$exe" summary --db 'C:\ProgramData\signwatch\signwatch.db' --json 2>/dev/null | tr -d '\r')
 rec0=$(grep -c '"FileName":"pulse-setup.exe"' "$records" 2>/dev/null)
 run_msiexec /i "$winup" /qn
 uplog=$drive/msi-$nlog.log
@@ -452,7 +452,7 @@ service_config && ok "upgraded: service automatic, LocalSystem, ImagePath the in
 	not_ok "upgraded: signwatch.yaml unchanged" "$(ls -la "$data" 2>&1; cat "$yaml" 2>&1)"
 ! grep -a -q 'remove-data' "$upout" && ok "upgraded: SwRemoveData did not run" ||
 	not_ok "upgraded: SwRemoveData did not run" "$(cat "$upout")"
-db1=$(wine "$exe" summary --db 'C:\ProgramData\signwatch\signwatch.db' --json 2>&1 | tr -d '\r')
+db1=$(wine "$exe" summary --db 'C:\ProgramData\signwatch\signwatch.db' --json 2>/dev/null | tr -d '\r')
 echo "$db1" | grep -q 'Pulseway' && [ "$db1" = "$db0" ] &&
 	ok "upgraded: the store is kept (summary --db: the same rows, the Pulseway match)" ||
 	not_ok "upgraded: the store is kept" "before: $db0
