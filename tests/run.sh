@@ -114,10 +114,13 @@ win_build_and_test() {
     echo "signwatch.exe imports a DLL that is not Windows' own"
     return 1
   fi
-  # One program run to the end first: after the prefix has idled (the
-  # dependency and cross builds), the first wine process to start can hang
-  # at its exit; the ones after it do not.
-  WINEPREFIX=$SW_WINEPREFIX timeout 120 wine cmd /c exit >/dev/null 2>&1
+  # The prefix is made right before the tests: one that idled for a minute
+  # or more with its persistent wineserver (seen here after the dependency
+  # and cross builds) can leave a test process hanging at its exit.
+  export SW_WINEPREFIX WINEDEBUG=-all WINEDLLOVERRIDES="mscoree=;mshtml="
+  SW_WINEPREFIX=$(mktemp -d /tmp/signwatch-ci-wine.XXXXXX)
+  WINEPREFIX=$SW_WINEPREFIX wineboot -u >/dev/null 2>&1 # creates it; not -i (see test-wine.sh)
+  WINEPREFIX=$SW_WINEPREFIX wineserver -p
   WINEPREFIX=$SW_WINEPREFIX meson test -C build-win --print-errorlogs
 }
 win_msi() {
@@ -125,10 +128,7 @@ win_msi() {
   SIGNWATCH_EXE=$PWD/build-win/signwatch.exe bash packaging/windows/make-msi.sh build-win
 }
 win_stage() {
-  export SW_WINEPREFIX WINEDEBUG=-all WINEDLLOVERRIDES="mscoree=;mshtml="
-  SW_WINEPREFIX=$(mktemp -d /tmp/signwatch-ci-wine.XXXXXX)
-  WINEPREFIX=$SW_WINEPREFIX wineboot -u >/dev/null 2>&1 # creates it; not -i (see test-wine.sh)
-  WINEPREFIX=$SW_WINEPREFIX wineserver -p
+  SW_WINEPREFIX=
   step "Windows: dependencies from Debian source packages" win_deps
   step "Windows: cross build (-Werror), test suite under wine" win_build_and_test
   count_meson build-win
@@ -141,8 +141,10 @@ win_stage() {
   local msi
   msi=$(ls -t build-win/signwatch-*-x64.msi 2>/dev/null | head -1)
   step "Windows: the MSI scenario under wine" bash packaging/windows/test-wine.sh "${msi:-build-win/none.msi}"
-  WINEPREFIX=$SW_WINEPREFIX wineserver -k >/dev/null 2>&1
-  rm -rf "$SW_WINEPREFIX"
+  if [ -n "$SW_WINEPREFIX" ]; then
+    WINEPREFIX=$SW_WINEPREFIX wineserver -k >/dev/null 2>&1
+    rm -rf "$SW_WINEPREFIX"
+  fi
 }
 if [ "${SW_SKIP_WINDOWS:-}" = 1 ]; then
   echo "=== Windows stages skipped (SW_SKIP_WINDOWS=1)"
