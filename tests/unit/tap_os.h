@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
+
 #ifdef _WIN32
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
@@ -186,7 +188,8 @@ static inline int tap_is_dir(const char *path)
 static inline int tap_list_dir(const char *dir, char ***names, size_t *count)
 {
 	char **v = NULL;
-	size_t k = 0;
+	size_t k = 0, cap = 0;
+	int bad = 0;
 	*names = NULL;
 	*count = 0;
 #ifdef _WIN32
@@ -209,13 +212,10 @@ static inline int tap_list_dir(const char *dir, char ***names, size_t *count)
 		if (s[0] == L'.' && (!s[1] || (s[1] == L'.' && !s[2])))
 			continue;
 		char name[4 * MAX_PATH];
-		char **nv = realloc(v, (k + 1) * sizeof *v);
-		if (!nv || !tap_os_narrow(s, name, sizeof name) || !(nv[k] = strdup(name))) {
-			v = nv ? nv : v;
+		if (!tap_os_narrow(s, name, sizeof name) || !sw_strv_push(&v, &k, &cap, name)) {
+			bad = 1;
 			break;
 		}
-		v = nv;
-		k++;
 	} while (FindNextFileW(h, &fd));
 	FindClose(h);
 #else
@@ -226,16 +226,17 @@ static inline int tap_list_dir(const char *dir, char ***names, size_t *count)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		char **nv = realloc(v, (k + 1) * sizeof *v);
-		if (!nv)
+		if (!sw_strv_push(&v, &k, &cap, e->d_name)) {
+			bad = 1;
 			break;
-		v = nv;
-		if (!(v[k] = strdup(e->d_name)))
-			break;
-		k++;
+		}
 	}
 	closedir(d);
 #endif
+	if (bad) {
+		sw_strv_free(&v, &k);
+		return -1;
+	}
 	*names = v;
 	*count = k;
 	return 0;
