@@ -204,8 +204,10 @@ static sw_err stream_digests(scan *s, char *why, size_t wl)
 	 * lists its Authenticode SHA-1 (older catalogs) or SHA-256 digest:
 	 * both are computed in the same pass, only when a lookup is wanted. */
 	if (!s->sigs.n && s->o->catalog_find) {
-		s->nids[s->nmd++] = NID_sha256; /* preferred when a catalog lists both */
-		s->nids[s->nmd++] = NID_sha1;
+		s->want[0].nid = NID_sha256; /* preferred when a catalog lists both */
+		s->want[1].nid = NID_sha1;
+		for (int k = 0; k < 2; k++)
+			s->nids[s->nmd++] = s->want[k].nid;
 	}
 	EVP_MD_CTX *fctx[2] = { EVP_MD_CTX_new(), EVP_MD_CTX_new() };
 	EVP_MD_CTX *actx[SW_SIG_MAX_COUNT] = { 0 };
@@ -264,8 +266,14 @@ static sw_err stream_digests(scan *s, char *why, size_t wl)
 	hex(d, dl, s->sha1);
 	EVP_DigestFinal_ex(fctx[1], d, &dl);
 	hex(d, dl, s->sha256);
-	for (size_t j = 0; j < s->nmd; j++)
+	for (size_t j = 0; j < s->nmd; j++) {
 		EVP_DigestFinal_ex(actx[j], s->got[j], &dl);
+		for (int k = 0; k < 2; k++) /* the catalog lookup's, when wanted */
+			if (s->want[k].nid && s->want[k].nid == s->nids[j]) {
+				s->want[k].len = dl;
+				memcpy(s->want[k].d, s->got[j], dl);
+			}
+	}
 out:
 	for (size_t j = 0; j < s->nmd; j++)
 		EVP_MD_CTX_free(actx[j]);
@@ -320,7 +328,7 @@ static bool sig_trusted(const sw_sig *g, bool dig_ok, uint32_t anomalies, const 
 	else if (anomalies)
 		snprintf(why, n, "layout anomaly");
 	else if (!o->trust)
-		snprintf(why, n, "no CA file configured");
+		snprintf(why, n, "no trust store (no ca_file, and no OS root store)");
 	else {
 		/* The countersignature's time counts only when it verifies and its
 		 * own chain builds to a timestamping root. */
@@ -387,14 +395,6 @@ static bool catalog_visit(void *vctx, const sw_src *src, const sw_cat_id *id)
 	bool root_ms = false;
 	/* The member's digest is the file's: that is how it was found. */
 	bool trusted = sig_trusted(&g, true, s->pe.anomalies, o, &root_ms, why, sizeof(why));
-	/* A certificate table that was never read (over SW_PE_TABLE_MAX) is
-	 * bytes the digest skips and no anomaly check has seen: a smaller one
-	 * would have been walked and flagged. Not trusted either way. */
-	if (trusted && s->pe.table_size && !s->table) {
-		trusted = false;
-		root_ms = false;
-		snprintf(why, sizeof(why), "certificate table not examined (larger than the cap)");
-	}
 	int rank = trusted ? 3 : g.sig_ok ? 2 : 1;
 	if (rank <= s->cat_rank) {
 		sw_sig_free(&g);
@@ -408,15 +408,9 @@ static bool catalog_visit(void *vctx, const sw_src *src, const sw_cat_id *id)
 	return rank == 3;
 }
 
-/* The Authenticode SHA-256 and SHA-1 stream_digests added last. */
+/* The Authenticode SHA-256 and SHA-1, which stream_digests filled in. */
 static void catalog_lookup(scan *s, const sw_inspect_opts *o)
 {
-	for (int k = 0; k < 2; k++) {
-		sw_digest *w = &s->want[k];
-		w->nid = s->nids[s->nmd - 2 + k];
-		w->len = (size_t)EVP_MD_get_size(EVP_get_digestbynid(w->nid));
-		memcpy(w->d, s->got[s->nmd - 2 + k], w->len);
-	}
 	o->catalog_find(o->catalog_ud, s->want, 2, catalog_visit, s);
 }
 
@@ -483,7 +477,7 @@ sw_err sw_inspect(const sw_src *src, const sw_inspect_opts *o, sw_record **recs,
 				}
 				if (s->pe.anomalies & SW_ANOM_TABLE_OUTSIDE_FILE)
 					r->error = strdup("certificate table lies outside the file");
-				else if (s->pe.table_size > SW_PE_TABLE_MAX)
+				else if (s->pe.anomalies & SW_ANOM_TABLE_TOO_LARGE)
 					r->error = strdup("certificate table larger than the cap");
 				else if (s->pe.table_size && !s->pe.nentries)
 					r->error = strdup("certificate table holds no readable entry");

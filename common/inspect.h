@@ -30,7 +30,8 @@ typedef void (*sw_catalog_find_fn)(void *ud, const sw_digest *digests, size_t n,
 
 typedef struct sw_inspect_opts {
 	bool signer_only;      /* headers and table only: no digests, no trust */
-	const sw_trust *trust; /* NULL: IsTrusted is false ("no CA file") */
+	const sw_trust *trust; /* NULL (no ca_file, and no OS root store read):
+	                        * IsTrusted is false, "no trust store (...)" */
 	int64_t now_ms;        /* verification time when there is no countersignature */
 	sw_cache *cache;       /* this thread's certificate memo; may be NULL */
 	/* NULL: no lookup. Else, for a PE with no embedded signature, the

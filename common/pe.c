@@ -132,8 +132,11 @@ bool sw_pe_table_readable(sw_pe *pe)
 		pe->anomalies |= SW_ANOM_TABLE_OUTSIDE_FILE;
 		return false;
 	}
-	if (pe->table_size > SW_PE_TABLE_MAX)
+	if (pe->table_size > SW_PE_TABLE_MAX) {
+		/* Bytes the digest skips and no check will see. */
+		pe->anomalies |= SW_ANOM_TABLE_TOO_LARGE;
 		return false;
+	}
 	if (pe->table_off % 8)
 		pe->anomalies |= SW_ANOM_UNALIGNED_TABLE;
 	if (end < pe->file_size)

@@ -10,7 +10,7 @@ static const char *const ANOM_NAMES[SW_ANOM__COUNT] = {
 	"DataAfterTable",   "NonZeroPadding",   "UnaccountedTableBytes", "TableOverlapsSections",
 	"TableNotAtEnd",    "BadEntryRevision", "BadEntryType",          "TableLengthMismatch",
 	"TableOutsideFile", "BadSignatureBlob", "MultipleEntries",       "SignatureLimit",
-	"UnalignedTable",
+	"UnalignedTable",   "TableTooLarge",
 };
 
 const char *sw_anomaly_name(unsigned i) { return i < SW_ANOM__COUNT ? ANOM_NAMES[i] : "Unknown"; }

@@ -29,7 +29,8 @@ enum {
 	SW_ANOM_MULTIPLE_ENTRIES = 1u << 10,  /* more than one WIN_CERTIFICATE entry */
 	SW_ANOM_SIGNATURE_LIMIT = 1u << 11,   /* entries or nested signatures beyond the caps ignored */
 	SW_ANOM_UNALIGNED_TABLE = 1u << 12,   /* table offset not 8-aligned */
-	SW_ANOM__COUNT = 13
+	SW_ANOM_TABLE_TOO_LARGE = 1u << 13,   /* table over SW_PE_TABLE_MAX: never read */
+	SW_ANOM__COUNT = 14
 };
 /* Name of anomaly bit index i (0..SW_ANOM__COUNT-1), e.g. "DataAfterTable". */
 const char *sw_anomaly_name(unsigned i);

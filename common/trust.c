@@ -21,7 +21,9 @@ struct sw_trust {
 	X509_STORE *store[NUSAGES];
 	size_t nroots;
 	/* SHA-1 thumbprints of certificates that must not appear in a chain
-	 * (Windows' Disallowed store), sorted for bsearch once verifying */
+	 * (Windows' Disallowed store), kept sorted and distinct as they are
+	 * added, for bsearch: the set is read-only (and shared across worker
+	 * threads) once built, so nothing is sorted while verifying */
 	char (*distrusted)[41];
 	size_t ndistrusted, cap;
 	/* Distinct for every set made: chain verdicts are memoized per set, so
@@ -110,19 +112,31 @@ sw_err sw_trust_add_distrusted_der(sw_trust *t, const uint8_t *der, size_t len)
 		ERR_clear_error();
 		return SW_ERR_BAD_DER;
 	}
+	char tp[41];
+	sw_x509_thumbprint(x, tp);
+	X509_free(x);
+	/* Where it goes: the first entry not below it. */
+	size_t lo = 0, hi = t->ndistrusted;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(t->distrusted[mid], tp) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < t->ndistrusted && strcmp(t->distrusted[lo], tp) == 0)
+		return SW_OK; /* already distrusted (the OS store may hold one twice) */
 	if (t->ndistrusted == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 16;
 		void *nv = realloc(t->distrusted, cap * sizeof(t->distrusted[0]));
-		if (!nv) {
-			X509_free(x);
+		if (!nv)
 			return SW_ERR_NOMEM;
-		}
 		t->distrusted = nv;
 		t->cap = cap;
 	}
-	sw_x509_thumbprint(x, t->distrusted[t->ndistrusted++]);
-	X509_free(x);
-	qsort(t->distrusted, t->ndistrusted, sizeof(t->distrusted[0]), tp_cmp);
+	memmove(t->distrusted[lo + 1], t->distrusted[lo], (t->ndistrusted - lo) * sizeof(t->distrusted[0]));
+	memcpy(t->distrusted[lo], tp, sizeof(tp));
+	t->ndistrusted++;
 	return SW_OK;
 }
 
@@ -133,18 +147,37 @@ sw_err sw_trust_load_file(const char *path, sw_trust **out, char *why, size_t n)
 	sw_trust *t = sw_trust_new();
 	if (!t)
 		return SW_ERR_NOMEM;
-	/* ca_file roots anchor every usage, as they always have. */
-	for (int u = 0; u < NUSAGES; u++) {
-		if (X509_STORE_load_file(t->store[u], path) != 1) {
-			unsigned long e = ERR_peek_last_error();
-			snprintf(why, n, "%s: cannot load CA certificates: %s", path,
-			         e ? ERR_reason_error_string(e) : "unreadable");
+	/* ca_file roots anchor every usage, as they always have: the file is
+	 * parsed once, into the first store, and what it held is added to the
+	 * others. */
+	if (X509_STORE_load_file(t->store[0], path) != 1) {
+		unsigned long e = ERR_peek_last_error();
+		snprintf(why, n, "%s: cannot load CA certificates: %s", path,
+		         e ? ERR_reason_error_string(e) : "unreadable");
+		ERR_clear_error();
+		sw_trust_free(t);
+		return SW_ERR_CONFIG;
+	}
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(t->store[0]);
+	for (int u = 1; u < NUSAGES; u++) {
+		for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+			X509_OBJECT *ob = sk_X509_OBJECT_value(objs, i);
+			X509 *x = X509_OBJECT_get0_X509(ob);
+			X509_CRL *crl = X509_OBJECT_get0_X509_CRL(ob);
+			int r = x     ? X509_STORE_add_cert(t->store[u], x)
+			        : crl ? X509_STORE_add_crl(t->store[u], crl)
+			              : 1;
+			if (r != 1 &&
+			    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+				snprintf(why, n, "%s: cannot load CA certificates: out of memory", path);
+				ERR_clear_error();
+				sw_trust_free(t);
+				return SW_ERR_NOMEM;
+			}
 			ERR_clear_error();
-			sw_trust_free(t);
-			return SW_ERR_CONFIG;
 		}
 	}
-	t->nroots = (size_t)sk_X509_OBJECT_num(X509_STORE_get0_objects(t->store[0]));
+	t->nroots = (size_t)sk_X509_OBJECT_num(objs);
 	*out = t;
 	return SW_OK;
 }

@@ -35,7 +35,9 @@ sw_trust *sw_trust_new(void);
  * parse. Adding one already present is not an error: the usages add up. */
 sw_err sw_trust_add_der(sw_trust *t, const uint8_t *der, size_t len, unsigned usages);
 /* Distrust a certificate (DER): a chain containing it is never trusted,
- * wherever it sits (Windows' Disallowed store). */
+ * wherever it sits (Windows' Disallowed store). Kept sorted as added (one
+ * given twice counts once); call only while building the set, before it
+ * is shared with the threads that verify. */
 sw_err sw_trust_add_distrusted_der(sw_trust *t, const uint8_t *der, size_t len);
 /* Roots added (or objects loaded from the file). */
 size_t sw_trust_count(const sw_trust *t);

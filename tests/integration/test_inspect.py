@@ -138,7 +138,7 @@ for key in ('DigestMatches', 'IsTrusted', 'SHA1', 'SHA256'):
 # Without a CA file nothing is trusted, and the record says why.
 rc, recs, _ = inspect([os.path.join(FIX, 'mmsoft-sha256-ts.exe')])
 t.eq([r['IsTrusted'] for r in recs], [False], 'no --ca-file: not trusted')
-t.eq(recs[0]['TrustError'], 'no CA file configured', 'no --ca-file: reason given')
+t.eq(recs[0]['TrustError'], 'no trust store (no ca_file, and no OS root store)', 'no --ca-file: reason given')
 
 # Usage errors exit 2 with a message.
 for args, what in (([], 'no FILE'), (['--bogus', 'x'], 'unknown option'), (['--ca-file'], 'missing value'),

@@ -8,8 +8,10 @@
 #    limited to time stamping (or all disabled) anchors no code signing;
 #  - the unsigned hello64.exe is unsigned until tests/fixtures/catalog/hello.cat
 #    is added to the catalog database (CryptCATAdminAddCatalog), then it is
-#    signed with SignatureType "Catalog" by the catalog's signer; hello32.exe,
-#    which the catalog does not list, stays unsigned.
+#    signed with SignatureType "Catalog" by the catalog's signer; so is
+#    catalog/hello64-odd.exe (its size is not a multiple of 8: the listed
+#    digest includes the zero padding); hello32.exe, which the catalog does
+#    not list, stays unsigned.
 # Certificates and catalogs go in through tests/tools/sw_wintrust.exe, which
 # uses the same CryptoAPI calls an administrator's tools do.
 set -u
@@ -153,6 +155,9 @@ expect Issuer '"signwatch Test Code Signing CA"' "and its issuer"
 expect CertificateSerialNumber '"4D4D53000001"' "and its serial"
 expect CertificateCountersignatureTime '"2024-03-01T12:00:00Z"' "the catalog's timestamp"
 expect IsTrusted true "the catalog chains to the root in the store"
+inspect "$fx/catalog/hello64-odd.exe"
+expect SignatureType '"Catalog"' "hello64-odd.exe (size not a multiple of 8, digest zero-padded): by the catalog"
+expect IsTrusted true "and trusted"
 inspect "$fx/hello32.exe"
 expect IsSigned false "hello32.exe, not in the catalog: unsigned"
 inspect "$signed"

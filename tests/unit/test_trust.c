@@ -160,6 +160,48 @@ int main(int argc, char **argv)
 		sw_trust_free(f);
 	}
 
+	/* Distrusted certificates, added in any order and some twice (the
+	 * list is kept sorted as it grows): only a chain through one of them
+	 * is refused. */
+	{
+		static const char *const others[] = { "selfsigned.pem", "contoso.pem",   "hostile-3.pem",
+			                              "noeku.pem",      "hostile-1.pem", "expired.pem",
+			                              "hostile-4.pem",  "hostile-2.pem" };
+		sw_trust *d = with_root(root, SW_ANCHOR_ALL), *d2 = with_root(root, SW_ANCHOR_ALL);
+		bool added = d && d2;
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+				X509 *x = load(others[i]);
+				unsigned char *der = NULL;
+				int len = x ? i2d_X509(x, &der) : -1;
+				added = added && len > 0 &&
+				        sw_trust_add_distrusted_der(d, der, (size_t)len) == SW_OK &&
+				        sw_trust_add_distrusted_der(d2, der, (size_t)len) == SW_OK;
+				OPENSSL_free(der);
+				X509_free(x);
+				if (pass == 0 && i == 3) { /* the intermediate, midway, into d only */
+					der = NULL;
+					len = i2d_X509(inter, &der);
+					added = added && len > 0 &&
+					        sw_trust_add_distrusted_der(d, der, (size_t)len) == SW_OK;
+					OPENSSL_free(der);
+				}
+			}
+		ok(added, "distrusted certificates added (each twice)");
+		ok(d && !verify(d, NULL, leaf, extra, at, SW_USAGE_CODE_SIGNING, why, sizeof(why)) &&
+		           strstr(why, "Disallowed"),
+		   "a chain through the distrusted intermediate: not trusted (%s)", why);
+		ok(d && verify(d, NULL, tsa, NULL, at, SW_USAGE_TIMESTAMPING, why, sizeof(why)),
+		   "a chain not through it: trusted (%s)", why);
+		ok(d2 && verify(d2, NULL, leaf, extra, at, SW_USAGE_CODE_SIGNING, why, sizeof(why)),
+		   "the same chain, intermediate not distrusted: trusted (%s)", why);
+		unsigned char *bad = (unsigned char *)"\x30\x03\x02\x01\x01";
+		is_int(d ? sw_trust_add_distrusted_der(d, bad, 5) : SW_OK, SW_ERR_BAD_DER,
+		       "not a certificate");
+		sw_trust_free(d);
+		sw_trust_free(d2);
+	}
+
 	sw_trust_free(cs);
 	sw_trust_free(ts);
 	sw_trust_free(both);
