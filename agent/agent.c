@@ -64,9 +64,11 @@ typedef struct agent {
 	bool walking;
 	uv_timer_t reconcile_timer;
 
-	/* per-thread certificate memos for the pool */
+	/* per-thread certificate memos and catalog database handles for the
+	 * pool: a job takes one of each and gives them back when done */
 	uv_mutex_t cache_lock;
 	sw_cache **caches;
+	sw_plat_catdb **catdbs; /* beside caches[i]; NULL where none (POSIX) */
 	size_t ncaches;
 
 	/* CPU budget */
@@ -75,7 +77,7 @@ typedef struct agent {
 	bool paused;
 
 	uv_signal_t sig_term, sig_int, sig_hup;
-	uv_async_t svc_stop; /* service (issue 6): the service manager asked us to stop */
+	uv_async_t svc_stop; /* service (issue 6): the service manager asked us to stop or reload */
 	bool stopping, reload_pending;
 	int status;
 	size_t overflows_logged;
@@ -87,6 +89,7 @@ struct job {
 	agent *a;
 	sw_scan_result res;
 	sw_cache *cache;
+	sw_plat_catdb *catdb;
 	int64_t now;
 };
 
@@ -184,40 +187,70 @@ static bool excluded(void *ud, const char *path, bool is_dir)
 
 /* ---- worker pool --------------------------------------------------------- */
 
-static sw_cache *take_cache(agent *a)
+static void take_cache(agent *a, job *j)
 {
 	sw_cache *c = NULL;
+	sw_plat_catdb *db = NULL;
+	bool got = false;
 	uv_mutex_lock(&a->cache_lock);
-	if (a->ncaches)
-		c = a->caches[--a->ncaches];
+	if (a->ncaches) {
+		a->ncaches--;
+		c = a->caches[a->ncaches];
+		db = a->catdbs[a->ncaches];
+		got = true;
+	}
 	uv_mutex_unlock(&a->cache_lock);
-	return c ? c : sw_cache_new();
+	if (!got)
+		c = sw_cache_new();
+	j->cache = c;
+	j->catdb = db;
 }
 
-static void give_cache(agent *a, sw_cache *c)
+static void give_cache(agent *a, sw_cache *c, sw_plat_catdb *db)
 {
 	uv_mutex_lock(&a->cache_lock);
 	sw_cache **v = realloc(a->caches, (a->ncaches + 1) * sizeof(*v));
-	if (v) {
+	if (v)
 		a->caches = v;
-		a->caches[a->ncaches++] = c;
+	sw_plat_catdb **d = v ? realloc(a->catdbs, (a->ncaches + 1) * sizeof(*d)) : NULL;
+	if (d) {
+		a->catdbs = d;
+		a->caches[a->ncaches] = c;
+		a->catdbs[a->ncaches++] = db;
 		c = NULL;
+		db = NULL;
 	}
 	uv_mutex_unlock(&a->cache_lock);
 	sw_cache_free(c);
+	sw_plat_catdb_close(db);
+}
+
+/* Idle catalog database handles are closed (reload: the next lookups see
+ * catalogs added since); the memos stay. Only with no scan in flight. */
+static void close_catdbs(agent *a)
+{
+	uv_mutex_lock(&a->cache_lock);
+	for (size_t i = 0; i < a->ncaches; i++) {
+		sw_plat_catdb_close(a->catdbs[i]);
+		a->catdbs[i] = NULL;
+	}
+	uv_mutex_unlock(&a->cache_lock);
 }
 
 static void work_cb(uv_work_t *req)
 {
 	job *j = req->data;
-	j->cache = take_cache(j->a);
-	sw_scan_opts o = j->a->opts; /* read-only here */
+	take_cache(j->a, j);
+	if (!j->catdb && j->a->opts.catalogs)    /* a new worker slot, or closed by a reload */
+		j->catdb = sw_plat_catdb_open(); /* its contexts acquired at the first lookup */
+	sw_scan_opts o = j->a->opts;             /* read-only here */
 	o.cache = j->cache;
+	o.catdb = j->catdb;
 	char *path = j->res.path;
 	j->res.path = NULL;
 	sw_scan_file(path, &o, j->now, &j->res);
 	free(path);
-	give_cache(j->a, j->cache);
+	give_cache(j->a, j->cache, j->catdb);
 }
 
 static void emit(agent *a, const sw_scan_result *res)
@@ -632,31 +665,47 @@ static sw_err load(agent *a, sw_config **cfg, sw_rules **rules, sw_trust **trust
 	return SW_OK;
 }
 
-/* ---- service stop (issue 6) ----------------------------------------------
+/* ---- service stop and reload (issue 6) ---------------------------------
  * The Windows service control handler runs on the service manager's
  * thread: it only records the request and wakes the loop, which then stops
- * as on SIGTERM. A request before the loop exists is kept and honoured as
- * soon as it does. */
+ * as on SIGTERM, or reloads as on SIGHUP (SERVICE_CONTROL_PARAMCHANGE,
+ * `signwatch service reload`). A request before the loop exists is kept
+ * and honoured as soon as it does. */
 static uv_once_t svc_once = UV_ONCE_INIT;
 static uv_mutex_t svc_lock;
 static uv_async_t *svc_async; /* the running agent's, under svc_lock */
-static bool svc_stop_requested;
+static bool svc_stop_requested, svc_reload_requested;
 
 static void svc_init(void) { uv_mutex_init(&svc_lock); }
 
-static void svc_request_stop(void *ud)
+static void svc_request(void *ud, sw_service_ctl what)
 {
 	(void)ud;
 	uv_once(&svc_once, svc_init);
 	uv_mutex_lock(&svc_lock);
-	svc_stop_requested = true;
+	if (what == SW_SERVICE_RELOAD)
+		svc_reload_requested = true;
+	else
+		svc_stop_requested = true;
 	if (svc_async)
 		uv_async_send(svc_async);
 	uv_mutex_unlock(&svc_lock);
 }
 
 static void stop_agent(agent *a, const char *why);
-static void svc_stop_cb(uv_async_t *h) { stop_agent(h->data, "service stop"); }
+static void svc_stop_cb(uv_async_t *h)
+{
+	uv_mutex_lock(&svc_lock);
+	bool stop = svc_stop_requested, rl = svc_reload_requested;
+	svc_reload_requested = false;
+	uv_mutex_unlock(&svc_lock);
+	if (stop)
+		stop_agent(h->data, "service stop");
+	else if (rl && !((agent *)h->data)->stopping) {
+		sw_log(SW_LOG_INFO, "service parameters changed (reload requested)");
+		reload(h->data);
+	}
+}
 
 static void svc_attach(agent *a)
 {
@@ -665,7 +714,7 @@ static void svc_attach(agent *a)
 	a->svc_stop.data = a;
 	uv_mutex_lock(&svc_lock);
 	svc_async = &a->svc_stop;
-	if (svc_stop_requested)
+	if (svc_stop_requested || svc_reload_requested)
 		uv_async_send(svc_async);
 	uv_mutex_unlock(&svc_lock);
 }
@@ -677,7 +726,7 @@ static void svc_detach(agent *a)
 	uv_mutex_unlock(&svc_lock);
 	uv_close((uv_handle_t *)&a->svc_stop, NULL);
 }
-/* ---- end service stop (issue 6) ------------------------------------------ */
+/* ---- end service stop and reload (issue 6) ------------------------------ */
 
 static void stop_agent(agent *a, const char *why)
 {
@@ -775,6 +824,7 @@ static void reload(agent *a)
 			sw_log(SW_LOG_ERROR, "%s; nothing is forwarded until a reload succeeds", why);
 	}
 	sw_log_set_level((sw_log_level)cfg->log_level);
+	close_catdbs(a); /* no scan in flight here */
 	start_watch(a);
 	walk_all(a, "configuration reloaded");
 	sw_plat_notify("READY=1", NULL);
@@ -906,9 +956,12 @@ out:
 		free(p->path);
 		free(p);
 	}
-	for (size_t i = 0; i < a->ncaches; i++)
+	for (size_t i = 0; i < a->ncaches; i++) {
 		sw_cache_free(a->caches[i]);
+		sw_plat_catdb_close(a->catdbs[i]);
+	}
 	free(a->caches);
+	free(a->catdbs);
 	sw_forward_free(a->fwd); /* forwarding (issue 5) */
 	sw_pipeline_free(a->pipe);
 	sw_store_close(a->st);
@@ -938,5 +991,5 @@ static int agent_main(void *ud)
 int sw_agent_run(const char *config_path, bool config_given)
 {
 	struct run_args r = { config_path, config_given };
-	return sw_plat_service_run(agent_main, &r, svc_request_stop, NULL);
+	return sw_plat_service_run(agent_main, &r, svc_request, NULL);
 }

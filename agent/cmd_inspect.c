@@ -111,8 +111,10 @@ int sw_cmd_inspect(int argc, char **argv)
 		fprintf(stderr, "signwatch inspect: warning: %s; IsTrusted will be false\n", twhy);
 	o.trust = trust;
 	/* Files without an embedded signature: the OS catalogs, where there are some. */
-	if (!o.signer_only && sw_plat_has_catalogs())
+	if (!o.signer_only && sw_plat_has_catalogs()) {
 		o.catalog_find = sw_catalog_find_system;
+		o.catalog_ud = sw_plat_catdb_open(); /* one thread: contexts kept for every FILE */
+	}
 	o.cache = sw_cache_new(); /* one thread: one memo of certificates and chains */
 	char dev_id[41], dev_name[256];
 	if (sw_plat_device_id(dev_id) != SW_OK)
@@ -171,6 +173,7 @@ int sw_cmd_inspect(int argc, char **argv)
 		sw_records_free(recs, n);
 	}
 	sw_cache_free(o.cache);
+	sw_plat_catdb_close(o.catalog_ud);
 	sw_trust_free(trust);
 	if (fflush(stdout) != 0)
 		status = 1;

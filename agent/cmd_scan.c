@@ -300,6 +300,7 @@ int sw_cmd_scan(int argc, char **argv)
 	c.opts.trust = trust;
 	c.opts.catalogs = sw_plat_has_catalogs();
 	c.opts.cache = sw_cache_new();
+	c.opts.catdb = c.opts.catalogs ? sw_plat_catdb_open() : NULL; /* one thread, kept for the scan */
 	c.opts.max_file_bytes = (uint64_t)max_mb << 20;
 	char dev_name[256];
 	if (sw_plat_device_id(c.opts.device_id) != SW_OK)
@@ -328,6 +329,7 @@ int sw_cmd_scan(int argc, char **argv)
 		rc = 1;
 	sw_pipeline_free(c.pipe);
 	sw_cache_free(c.opts.cache);
+	sw_plat_catdb_close(c.opts.catdb);
 	sw_store_close(st);
 	sw_trust_free(trust);
 	sw_rules_free(rules);

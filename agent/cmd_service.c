@@ -1,4 +1,4 @@
-/* signwatch service install|uninstall|start|stop|status|set-recovery
+/* signwatch service install|uninstall|start|stop|reload|status|set-recovery
  *                   |configure|remove-data   (issue 6)
  *
  * The Windows service's management, through platform.h (on POSIX the
@@ -17,7 +17,7 @@
 #define USAGE                                                                                                \
 	"usage: signwatch service install [--config F]\n"                                                    \
 	"       signwatch service uninstall|start|stop [--timeout S]\n"                                      \
-	"       signwatch service status|set-recovery\n"                                                     \
+	"       signwatch service reload|status|set-recovery\n"                                              \
 	"       signwatch service configure [--config F] [--force] [--roots 'DIR;DIR...']\n"                 \
 	"           [--logs-ingestion-endpoint URL --dcr-id ID [--stream S] --tenant-id T --client-id C\n"   \
 	"            --client-secret-env VAR] [--syslog-host H [--syslog-port P]] [--https-url URL]\n"       \
@@ -406,6 +406,10 @@ int sw_cmd_service(int argc, char **argv)
 		e = sw_plat_service_start(timeout_ms, why, sizeof why);
 	} else if (!strcmp(sub, "stop")) {
 		e = sw_plat_service_stop(timeout_ms, why, sizeof why);
+	} else if (!strcmp(sub, "reload")) {
+		/* SERVICE_CONTROL_PARAMCHANGE: configuration, trust stores and
+		 * rules read again, as SIGHUP does on POSIX */
+		e = sw_plat_service_reload(why, sizeof why);
 	} else if (!strcmp(sub, "status")) {
 		e = sw_plat_service_state(state, sizeof state, why, sizeof why);
 	} else {

@@ -46,8 +46,8 @@ void sw_catalog_find_system(void *ud, const sw_digest *digests, size_t n, sw_cat
 	for (size_t i = 0; i < n && !stop; i++) {
 		char **paths = NULL;
 		size_t np = 0;
-		if (sw_plat_catalogs_for_hash(digests[i].d, digests[i].len, SW_CAT_MAX_TRIED, &paths, &np) !=
-		    SW_OK)
+		if (sw_plat_catalogs_for_hash(ud, digests[i].d, digests[i].len, SW_CAT_MAX_TRIED, &paths,
+		                              &np) != SW_OK)
 			continue;
 		for (size_t k = 0; k < np; k++) {
 			bool dup = false;
@@ -67,14 +67,13 @@ void sw_catalog_find_system(void *ud, const sw_digest *digests, size_t n, sw_cat
 				/* The identity of what is read (the open handle, not the
 				 * path), for the per-thread catalog memo. */
 				sw_file_id fid;
-				sw_plat_file_identity(f, &fid);
+				bool known = sw_plat_file_identity(f, &fid); /* else not memoized */
 				sw_cat_id id = { .path = paths[k],
 					         .dev = fid.dev,
 					         .ino = fid.ino,
 					         .size = fid.size,
 					         .mtime_ns = fid.mtime_ns,
 					         .ctime_ns = fid.ctime_ns };
-				bool known = fid.ino || fid.mtime_ns || fid.ctime_ns; /* else unreadable */
 				sw_src src = sw_plat_file_source(f);
 				stop = visit(vctx, &src, known ? &id : NULL);
 			}
@@ -96,8 +95,7 @@ void sw_scan_file(const char *path, const sw_scan_opts *o, int64_t now_ms, sw_sc
 		res->status = SW_SCAN_FAILED;
 		return;
 	}
-	sw_plat_file_identity(f, &res->id);
-	res->have_id = true;
+	res->have_id = sw_plat_file_identity(f, &res->id);
 	if (!sw_plat_file_is_regular(f)) {
 		res->status = SW_SCAN_SKIPPED;
 		snprintf(res->why, sizeof(res->why), "not a regular file");
@@ -115,7 +113,8 @@ void sw_scan_file(const char *path, const sw_scan_opts *o, int64_t now_ms, sw_sc
 	sw_inspect_opts io = { .trust = o->trust,
 		               .now_ms = now_ms,
 		               .cache = o->cache,
-		               .catalog_find = o->catalogs ? sw_catalog_find_system : NULL };
+		               .catalog_find = o->catalogs ? sw_catalog_find_system : NULL,
+		               .catalog_ud = o->catdb };
 	res->err = sw_inspect(&src, &io, &res->recs, &res->n, res->why, sizeof(res->why));
 	sw_plat_file_close(f);
 	if (res->err == SW_ERR_NOT_PE) {

@@ -21,6 +21,7 @@ typedef struct sw_scan_opts {
 	const sw_trust *trust;
 	bool catalogs;              /* look unsigned PEs up in the OS catalogs (sw_plat_has_catalogs) */
 	sw_cache *cache;            /* the calling thread's own memo, or NULL */
+	sw_plat_catdb *catdb;       /* the calling thread's catalog database handle, or NULL */
 	const struct sw_yara *yara; /* compiled YARA rules run on every PE, or NULL */
 	uint64_t max_file_bytes;    /* larger files are skipped */
 	char device_id[41];
@@ -60,7 +61,9 @@ sw_err sw_trust_setup(const char *ca_file, sw_trust **out, char *why, size_t n);
 
 /* sw_inspect_opts.catalog_find over the OS catalog database: for each
  * digest (SHA-256 first), the catalogs the OS says list it, each opened
- * like a scanned file and offered once. ud is unused. */
+ * like a scanned file and offered once. ud is the calling thread's
+ * sw_plat_catdb (sw_inspect_opts.catalog_ud), or NULL for a context
+ * acquired per lookup. */
 void sw_catalog_find_system(void *ud, const sw_digest *digests, size_t n, sw_catalog_visit_fn visit,
                             void *vctx);
 

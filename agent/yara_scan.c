@@ -498,7 +498,7 @@ sw_err sw_yara_scan_file(const sw_yara *y, const char *path, const sw_record *re
 		return SW_ERR_UNSUPPORTED;
 	}
 	sw_file_id before, after;
-	sw_plat_file_identity(f, &before);
+	bool known = sw_plat_file_identity(f, &before); /* else not compared, as before */
 
 	hits h = { 0 };
 	YR_SCANNER *s;
@@ -517,8 +517,7 @@ sw_err sw_yara_scan_file(const sw_yara *y, const char *path, const sw_record *re
 	sw_file *g;
 	bool same = sw_plat_file_open(path, &g, why, sizeof why) == SW_OK;
 	if (same) {
-		sw_plat_file_identity(g, &after);
-		same = same_file(&before, &after);
+		same = !known || (sw_plat_file_identity(g, &after) && same_file(&before, &after));
 		sw_plat_file_close(g);
 	}
 	if (!same) {

@@ -54,7 +54,8 @@ typedef struct sw_file_id {
 	uint64_t size;
 	int64_t mtime_ns, ctime_ns;
 } sw_file_id;
-void sw_plat_file_identity(const sw_file *f, sw_file_id *id);
+/* false (and *id zeroed) when the OS could not say: nothing to key on. */
+bool sw_plat_file_identity(const sw_file *f, sw_file_id *id);
 
 /* Walk a tree depth-first without following symbolic links (or junctions)
  * and, unless cross_fs, without leaving root's file system. visit is called
@@ -151,10 +152,14 @@ sw_err sw_plat_inotify_read(int fd, sw_inotify_fn fn, void *ud, size_t *nevents)
 
 /* Run main_fn(ud) as the service when the service manager started the
  * process (Windows: StartServiceCtrlDispatcher), else directly (console).
- * When the manager asks the service to stop (STOP, SHUTDOWN, PRESHUTDOWN),
- * stop_fn(stop_ud) is called from the manager's thread: it must only record
- * the request and wake the loop (uv_async_send). Returns main_fn's status. */
-int sw_plat_service_run(int (*main_fn)(void *), void *ud, void (*stop_fn)(void *), void *stop_ud);
+ * When the manager asks the service to stop (STOP, SHUTDOWN, PRESHUTDOWN:
+ * SW_SERVICE_STOP, once) or to re-read its configuration (PARAMCHANGE:
+ * SW_SERVICE_RELOAD, as SIGHUP does elsewhere), ctl_fn(ctl_ud, what) is
+ * called from the manager's thread: it must only record the request and
+ * wake the loop (uv_async_send). Returns main_fn's status. */
+typedef enum sw_service_ctl { SW_SERVICE_STOP, SW_SERVICE_RELOAD } sw_service_ctl;
+int sw_plat_service_run(int (*main_fn)(void *), void *ud, void (*ctl_fn)(void *, sw_service_ctl),
+                        void *ctl_ud);
 /* Is this process running as a service (inside sw_plat_service_run's
  * service branch)? */
 bool sw_plat_service_active(void);
@@ -177,6 +182,10 @@ sw_err sw_plat_service_uninstall(unsigned timeout_ms, char *why, size_t n);
 sw_err sw_plat_service_start(unsigned timeout_ms, char *why, size_t n);
 /* Ask it to stop and wait (up to timeout_ms) for STOPPED. */
 sw_err sw_plat_service_stop(unsigned timeout_ms, char *why, size_t n);
+/* Ask the running service to re-read its configuration, the ROOT and
+ * Disallowed stores and its rules (SERVICE_CONTROL_PARAMCHANGE); returns
+ * once the request is delivered, not when the reload is done. */
+sw_err sw_plat_service_reload(char *why, size_t n);
 /* Its state as text ("running", "stopped", ...), or an error. */
 sw_err sw_plat_service_state(char *state, size_t ns, char *why, size_t n);
 
@@ -196,11 +205,22 @@ typedef struct sw_trust sw_trust;
  * with no usable certificate is SW_ERR_IO with why. */
 sw_err sw_plat_system_trust(sw_trust **out, char *why, size_t n);
 
+/* A handle on the OS catalog database for one thread at a time (Windows:
+ * the CryptCATAdmin contexts, SHA-1 and SHA-256, each acquired at its
+ * first lookup and kept until close). Opening is cheap and never fails
+ * for lack of a database: NULL only when out of memory, or on POSIX,
+ * where there is none. A worker keeps one beside its sw_cache. */
+typedef struct sw_plat_catdb sw_plat_catdb;
+sw_plat_catdb *sw_plat_catdb_open(void);
+void sw_plat_catdb_close(sw_plat_catdb *db); /* NULL is fine */
+
 /* Catalog files (full paths, malloc'd array of malloc'd UTF-8 strings)
  * that the OS catalog database says list a file with this Authenticode
  * digest (20 bytes: SHA-1, 32: SHA-256), at most max of them. *n is 0
- * when none does. The caller verifies each itself (common/catalog.h). */
-sw_err sw_plat_catalogs_for_hash(const uint8_t *digest, size_t len, size_t max, char ***paths, size_t *n);
+ * when none does. The caller verifies each itself (common/catalog.h).
+ * db NULL: a context is acquired and released for this call alone. */
+sw_err sw_plat_catalogs_for_hash(sw_plat_catdb *db, const uint8_t *digest, size_t len, size_t max,
+                                 char ***paths, size_t *n);
 /* Does this OS have a catalog database worth asking (so that inspect
  * should compute an unsigned file's Authenticode digests)? */
 bool sw_plat_has_catalogs(void);

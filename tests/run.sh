@@ -121,7 +121,43 @@ win_build_and_test() {
   SW_WINEPREFIX=$(mktemp -d /tmp/signwatch-ci-wine.XXXXXX)
   WINEPREFIX=$SW_WINEPREFIX wineboot -u >/dev/null 2>&1 # creates it; not -i (see test-wine.sh)
   WINEPREFIX=$SW_WINEPREFIX wineserver -p
-  WINEPREFIX=$SW_WINEPREFIX meson test -C build-win --print-errorlogs
+  WINEPREFIX=$SW_WINEPREFIX meson test -C build-win --print-errorlogs && return 0
+  win_rerun_exit_hangs
+}
+# wine 8 now and then leaves a finished test process hanging at its exit
+# (seen for tests whose TAP output was complete, with and without load; not
+# reproducible in a loop). A test that timed out after printing its whole
+# plan with every subtest ok is run once more, and says so; any other
+# failure, or a second hang, fails the stage.
+win_rerun_exit_hangs() {
+  local log=build-win/meson-logs/testlog.json names
+  [ -f "$log" ] || return 1
+  names=$(python3 - "$log" <<'PY'
+import json, re, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bad = [r for r in rows if r["result"] not in ("OK", "SKIP", "EXPECTEDFAIL")]
+def complete(r):
+    out = r.get("stdout") or ""
+    m = re.search(r"^1\.\.(\d+)\s*$", out, re.M)
+    oks = len(re.findall(r"^ok \d+", out, re.M))
+    return m and "not ok" not in out and oks == int(m.group(1))
+if not bad or not all(r["result"] == "TIMEOUT" and complete(r) for r in bad):
+    sys.exit(1)
+print(" ".join(r["name"] for r in bad))
+PY
+) || return 1
+  echo "=== wine hung at exit after a complete, passing TAP run: $names; running them once more"
+  cp "$log" "$log.first"
+  WINEPREFIX=$SW_WINEPREFIX meson test -C build-win --no-rebuild --print-errorlogs $names || return 1
+  # The totals count the first run's results with the re-run's in place.
+  python3 - "$log.first" "$log" <<'PY'
+import json, sys
+first = [json.loads(l) for l in open(sys.argv[1])]
+again = {json.loads(l)["name"]: l for l in open(sys.argv[2])}
+with open(sys.argv[2], "w") as f:
+    for r in first:
+        f.write(again.get(r["name"], json.dumps(r) + "\n").rstrip("\n") + "\n")
+PY
 }
 win_msi() {
   [ -f build-win/signwatch.exe ] || return 1

@@ -7,7 +7,8 @@
 # after the start (under ROOTS) is recorded and matched; a major upgrade to
 # UPGRADE_MSI without properties (one product left, the service RUNNING
 # with its ImagePath, the configuration byte for byte, the store with its
-# rows, the event source, a new PE recorded by the upgraded service); then
+# rows, the event source, a new PE recorded by the upgraded service);
+# `service reload` picks up a root added to the configuration; then
 # `net stop` stops the service cleanly; the event source (signwatch.exe's
 # message table) and version resource; `service uninstall`/`install`/
 # `start` without the MSI, with the data folder's protected DACL;
@@ -52,8 +53,15 @@
 #   touched, and a failed upgrade leaves neither version (no rollback of
 #   the removal; Windows rolls it back). Its place in the table, what
 #   Windows follows, is checked from the MSI with msiinfo;
-# - wine keeps no ACL on disk for a folder: what SetNamedSecurityInfoW set
-#   on %ProgramData%\signwatch is read back while the wineserver runs.
+# - wine keeps no ACL on disk for a folder (it maps a DACL to mode bits
+#   only), so the data folder's DACL cannot be read back: the
+#   SetNamedSecurityInfoW call `service install` makes, and its flags, are
+#   checked in a +advapi trace instead;
+# - wine's service manager accepts the recovery actions but stores no
+#   FailureActions value: that check is skipped (SKIP) when it is absent;
+# - `signwatch service reload` (SERVICE_CONTROL_PARAMCHANGE): a root added
+#   to the configuration is scanned after it; if wine does not deliver the
+#   control, a TAP comment says so.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -360,6 +368,28 @@ case $img in
 '"'*) ;;
 *) note "ImagePath is not quoted ($img): wine's msi does not quote it, Windows Installer does" ;;
 esac
+# The recovery actions SwSetRecovery wrote (apply_recovery in
+# platform/windows/service_windows.c): FailureActions, REG_BINARY
+# SERVICE_FAILURE_ACTIONS as Windows stores it: reset period, two 32-bit
+# pointer slots, the count, a pointer slot, then (type, delay) pairs:
+# reset after a day (86400 s), SC_ACTION_RESTART (1) after 30000 ms three
+# times, then SC_ACTION_NONE (0).
+fa=$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Services\signwatch' /v FailureActions 2>/dev/null | tr -d '\r' |
+	awk '$1 == "FailureActions" {print $3}')
+if [ -z "$fa" ]; then
+	ok "MSI: FailureActions: reset 86400 s, three restarts after 30000 ms # SKIP wine's service manager stores no FailureActions"
+else
+	out=$(python3 - "$fa" <<'EOF'
+import struct, sys
+b = bytes.fromhex(sys.argv[1])
+reset, _, _, n, _ = struct.unpack_from("<5I", b)
+acts = [struct.unpack_from("<II", b, 20 + 8 * i) for i in range(n)]
+print("reset %d actions %s" % (reset, acts))
+sys.exit(0 if reset == 86400 and acts == [(1, 30000)] * 3 + [(0, 0)] else 1)
+EOF
+	) && ok "MSI: FailureActions: reset 86400 s, three restarts after 30000 ms, then none" ||
+		not_ok "MSI: FailureActions: reset 86400 s, three restarts after 30000 ms, then none" "$fa: $out"
+fi
 
 # The event log: the MSI registered the source with signwatch.exe as its
 # message file, and the exe holds the table and a version resource.
@@ -468,6 +498,43 @@ sleep 1
 cp "$fixture" "$drive/swroot/after-upgrade/pulse-upgraded.exe"
 wait_record pulse-upgraded.exe && ok "upgraded: a PE dropped into a new folder is recorded" ||
 	not_ok "upgraded: a PE dropped into a new folder is recorded" "$(tail -c 2000 "$records" 2>&1)"
+
+# 4c. `signwatch service reload` (SERVICE_CONTROL_PARAMCHANGE): a root
+# added to the configuration is walked and watched after the reload, as
+# SIGHUP does elsewhere. The configuration is put back afterwards.
+cp "$yaml" "$WINEPREFIX/yaml.saved"
+mkdir -p "$drive/swroot2"
+cp "$fixture" "$drive/swroot2/pulse-reload.exe"
+python3 - "$yaml" <<'EOF'
+import sys
+p = sys.argv[1]
+s = open(p, newline="").read()
+open(p, "w", newline="").write(s.replace("roots: ['C:\\swroot']", "roots: ['C:\\swroot', 'C:\\swroot2']"))
+EOF
+grep -qF "roots: ['C:\swroot', 'C:\swroot2']" "$yaml" && ok "reload: C:\\swroot2 added to the configuration's roots" ||
+	not_ok "reload: C:\\swroot2 added to the configuration's roots" "$(grep roots "$yaml")"
+sleep 3
+! grep -q '"FileName":"pulse-reload.exe"' "$records" 2>/dev/null && ok "reload: before it, a PE in C:\\swroot2 is not recorded" ||
+	not_ok "reload: before it, a PE in C:\\swroot2 is not recorded"
+out=$(wine "$exe" service reload 2>&1 | tr -d '\r')
+rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q '^signwatch service reload: done' && ok "signwatch service reload (exit 0)" ||
+	not_ok "signwatch service reload" "exit $rc: $out"
+if wait_record pulse-reload.exe; then
+	ok "reload: the PE in the newly configured root C:\\swroot2 is recorded"
+	sleep 2
+	mkdir -p "$drive/swroot2/later"
+	sleep 1
+	cp "$fixture" "$drive/swroot2/later/pulse-reload-watched.exe"
+	wait_record pulse-reload-watched.exe && ok "reload: C:\\swroot2 is watched (a PE dropped into a new folder there is recorded)" ||
+		not_ok "reload: C:\\swroot2 is watched" "$(tail -c 2000 "$records" 2>&1)"
+else
+	note "no record from C:\\swroot2 after service reload: did wine deliver SERVICE_CONTROL_PARAMCHANGE?"
+	not_ok "reload: the PE in the newly configured root C:\\swroot2 is recorded" "$(tail -c 2000 "$records" 2>&1)"
+fi
+wait_running 5 && ok "reload: the service is still RUNNING" || not_ok "reload: the service is still RUNNING" "state ${state:-none}"
+cp "$WINEPREFIX/yaml.saved" "$yaml"
+check "reload: back to the installed configuration (service reload)" wine "$exe" service reload
 # The old MSI again (a stale assignment): refused, the new version stays.
 note "the next msiexec (the older version) must fail: its LaunchCondition refuses a downgrade"
 run_msiexec /i "$winmsi" /qn
@@ -498,7 +565,7 @@ echo "$q" | grep -q EventMessageFile && not_ok "service uninstall removes the ev
 	ok "service uninstall removes the event source"
 # +advapi shows the call that sets the folder's DACL; wine keeps no ACL on
 # disk to read back (it maps a DACL to mode bits only), so the call and
-# its flags are what can be seen.
+# its flags are what is checked, not the DACL itself.
 WINEDEBUG=trace+advapi wine "$exe" service install >"$WINEPREFIX/install.out" 2>&1
 rc=$?
 tr -d '\r' <"$WINEPREFIX/install.out" | grep -q '^signwatch service install: done' && [ $rc -eq 0 ] &&

@@ -221,12 +221,12 @@ void sw_plat_split_path(const char *path, char **folder, char **name)
 
 bool sw_plat_isatty(int fd) { return isatty(fd) == 1; }
 
-void sw_plat_file_identity(const sw_file *f, sw_file_id *id)
+bool sw_plat_file_identity(const sw_file *f, sw_file_id *id)
 {
 	struct stat st;
 	memset(id, 0, sizeof(*id));
 	if (fstat(f->fd, &st) != 0)
-		return;
+		return false;
 	id->dev = (uint64_t)st.st_dev;
 	id->ino = (uint64_t)st.st_ino;
 	id->size = (uint64_t)st.st_size;
@@ -237,6 +237,7 @@ void sw_plat_file_identity(const sw_file *f, sw_file_id *id)
 	id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	id->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
 #endif
+	return true;
 }
 
 static void stat_to_id(const struct stat *st, sw_file_id *id)
@@ -485,10 +486,11 @@ sw_err sw_plat_stat_nofollow(const char *path, sw_file_id *id)
  * running in the foreground and the system log are meaningful. */
 #include <syslog.h>
 
-int sw_plat_service_run(int (*main_fn)(void *), void *ud, void (*stop_fn)(void *), void *stop_ud)
+int sw_plat_service_run(int (*main_fn)(void *), void *ud, void (*ctl_fn)(void *, sw_service_ctl),
+                        void *ctl_ud)
 {
-	(void)stop_fn; /* SIGTERM reaches the agent's own signal handler */
-	(void)stop_ud;
+	(void)ctl_fn; /* SIGTERM and SIGHUP reach the agent's own signal handlers */
+	(void)ctl_ud;
 	return main_fn(ud);
 }
 
@@ -523,6 +525,7 @@ sw_err sw_plat_service_stop(unsigned timeout_ms, char *why, size_t n)
 	(void)timeout_ms;
 	return no_service(why, n);
 }
+sw_err sw_plat_service_reload(char *why, size_t n) { return no_service(why, n); }
 sw_err sw_plat_service_state(char *state, size_t ns, char *why, size_t n)
 {
 	if (ns)
@@ -546,8 +549,13 @@ sw_err sw_plat_system_trust(sw_trust **out, char *why, size_t n)
 	return SW_ERR_UNSUPPORTED;
 }
 
-sw_err sw_plat_catalogs_for_hash(const uint8_t *digest, size_t len, size_t max, char ***paths, size_t *n)
+sw_plat_catdb *sw_plat_catdb_open(void) { return NULL; }
+void sw_plat_catdb_close(sw_plat_catdb *db) { (void)db; }
+
+sw_err sw_plat_catalogs_for_hash(sw_plat_catdb *db, const uint8_t *digest, size_t len, size_t max,
+                                 char ***paths, size_t *n)
 {
+	(void)db;
 	*paths = NULL;
 	*n = 0;
 	return SW_ERR_UNSUPPORTED;

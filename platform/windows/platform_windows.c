@@ -26,6 +26,7 @@
 
 #include "platform.h"
 #include "record.h"
+#include "win_internal.h"
 
 #ifndef RRF_SUBKEY_WOW6464KEY
 #define RRF_SUBKEY_WOW6464KEY 0x00010000 /* declared only for _WIN32_WINNT >= 0x0A00 */
@@ -43,7 +44,7 @@ static const wchar_t private_sddl[] = L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OI
 
 /* ------------------------------------------------------------ strings */
 
-static char *wide_to_utf8(const wchar_t *w, int wlen)
+char *sw_win_wide_to_utf8(const wchar_t *w, int wlen)
 {
 	if (wlen < 0)
 		wlen = (int)wcslen(w);
@@ -61,6 +62,36 @@ static char *wide_to_utf8(const wchar_t *w, int wlen)
 	char *out = sw_utf8_sanitize(tmp, (size_t)n);
 	free(tmp);
 	return out;
+}
+
+void sw_win_wide_to_utf8_buf(const wchar_t *w, char *out, size_t n)
+{
+	if (!n)
+		return;
+	out[0] = 0;
+	char *u = sw_win_wide_to_utf8(w, -1);
+	if (!u)
+		return;
+	size_t l = strlen(u);
+	if (l >= n) {
+		l = n - 1;
+		while (l && ((unsigned char)u[l] & 0xc0) == 0x80)
+			l--; /* not inside a character */
+	}
+	memcpy(out, u, l);
+	out[l] = 0;
+	free(u);
+}
+
+wchar_t *sw_win_utf8_to_wide(const char *s)
+{
+	int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
+	if (n <= 0)
+		return NULL;
+	wchar_t *w = malloc((size_t)n * sizeof(wchar_t));
+	if (w)
+		MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
+	return w;
 }
 
 static bool is_sep(char c) { return c == '/' || c == '\\'; }
@@ -119,7 +150,7 @@ static void win_strerror(DWORD err, char *out, size_t n)
 	    FormatMessageW(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM |
 	                           FORMAT_MESSAGE_IGNORE_INSERTS,
 	                   NULL, err, 0, (LPWSTR)&msg, 0, NULL))
-		u = wide_to_utf8(msg, -1);
+		u = sw_win_wide_to_utf8(msg, -1);
 	if (msg)
 		LocalFree(msg);
 	if (u) {
@@ -168,14 +199,14 @@ sw_err sw_plat_device_id(char out[41])
 	/* The 64-bit view: a 32-bit process would otherwise be redirected. */
 	if (RegGetValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\Microsoft\\Cryptography", L"MachineGuid",
 	                 RRF_RT_REG_SZ | RRF_SUBKEY_WOW6464KEY, NULL, guid, &cb) == ERROR_SUCCESS)
-		id = wide_to_utf8(guid, -1);
+		id = sw_win_wide_to_utf8(guid, -1);
 	if (!id || !id[0]) {
 		free(id);
 		wchar_t name[MAX_COMPUTERNAME_LENGTH + 1];
 		DWORD n = MAX_COMPUTERNAME_LENGTH + 1;
 		if (!GetComputerNameW(name, &n))
 			return SW_ERR_IO;
-		id = wide_to_utf8(name, (int)n);
+		id = sw_win_wide_to_utf8(name, (int)n);
 		if (!id)
 			return SW_ERR_NOMEM;
 	}
@@ -203,7 +234,7 @@ sw_err sw_plat_device_name(char *out, size_t n)
 		if (!w)
 			return SW_ERR_NOMEM;
 		if (GetComputerNameExW(fmts[i], w, &len) && len > 0)
-			name = wide_to_utf8(w, (int)len);
+			name = sw_win_wide_to_utf8(w, (int)len);
 		free(w);
 	}
 	if (!name)
@@ -380,7 +411,6 @@ void sw_plat_background_priority(void)
 
 /* The service's state goes to the SCM (service_windows.c: READY=1 reports
  * RUNNING, STOPPING=1 STOP_PENDING); nothing outside a service. */
-void sw_win_service_notify(const char *state); /* issue 6: service_windows.c */
 void sw_plat_notify(const char *state, const char *status)
 {
 	(void)status;
@@ -442,7 +472,7 @@ void sw_plat_split_path(const char *path, char **folder, char **name)
 					} else if (!wcsncmp(f, L"\\\\?\\", 4)) {
 						f += 4;
 					}
-					abs = wide_to_utf8(f, -1);
+					abs = sw_win_wide_to_utf8(f, -1);
 				}
 				free(full);
 			}
@@ -623,10 +653,12 @@ void sw_plat_file_close(sw_file *f)
 	free(f);
 }
 
-void sw_plat_file_identity(const sw_file *f, sw_file_id *id)
+bool sw_plat_file_identity(const sw_file *f, sw_file_id *id)
 {
-	if (!handle_identity(f->h, id))
-		memset(id, 0, sizeof(*id));
+	if (handle_identity(f->h, id))
+		return true;
+	memset(id, 0, sizeof(*id));
+	return false;
 }
 
 sw_err sw_plat_stat_nofollow(const char *path, sw_file_id *id)
@@ -703,7 +735,7 @@ static sw_err push_name(char ***names, size_t *n, size_t *cap, const wchar_t *w)
 		*names = nv;
 		*cap = nc;
 	}
-	if (!((*names)[*n] = wide_to_utf8(w, -1)))
+	if (!((*names)[*n] = sw_win_wide_to_utf8(w, -1)))
 		return SW_ERR_NOMEM;
 	(*n)++;
 	return SW_OK;
@@ -814,7 +846,7 @@ static int walk_dir(walker *w, int depth)
 	do {
 		if (dot_or_dotdot(fd.cFileName))
 			continue;
-		char *name = wide_to_utf8(fd.cFileName, -1);
+		char *name = sw_win_wide_to_utf8(fd.cFileName, -1);
 		if (!name) {
 			stop = w->on_error ? w->on_error(w->ud, w->path, "out of memory") : 0;
 			break;
@@ -986,7 +1018,7 @@ static char *known_folder(REFKNOWNFOLDERID id)
 	PWSTR w = NULL;
 	char *s = NULL;
 	if (SHGetKnownFolderPath(id, KF_FLAG_DONT_VERIFY, NULL, &w) == S_OK && w)
-		s = wide_to_utf8(w, -1);
+		s = sw_win_wide_to_utf8(w, -1);
 	CoTaskMemFree(w);
 	return s;
 }
@@ -1038,7 +1070,6 @@ static const char *data_path(char **slot, const char *rel)
  * the MSI's set-recovery action (after its configure action). */
 static const wchar_t data_dir_sddl[] = L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
 
-sw_err sw_win_protect_data_dir(char *why, size_t n);
 sw_err sw_win_protect_data_dir(char *why, size_t n)
 {
 	char *dir = join2(program_data(), "signwatch");

@@ -7,8 +7,10 @@
  * foreground (Ctrl+C stops it through libuv's SIGINT).
  *
  * The control handler (STOP, SHUTDOWN, PRESHUTDOWN) only records the
- * request, reports STOP_PENDING and calls the agent's stop function, which
- * does a uv_async_send; the loop then stops as it does on SIGTERM.
+ * request, reports STOP_PENDING and calls the agent's control function
+ * (SW_SERVICE_STOP), which does a uv_async_send; the loop then stops as it
+ * does on SIGTERM. PARAMCHANGE (`signwatch service reload`) is forwarded
+ * the same way as SW_SERVICE_RELOAD: the loop reloads as on SIGHUP.
  * SERVICE_START_PENDING and STOP_PENDING are kept alive with checkpoints by
  * a small timer thread until the agent says READY=1 (sw_plat_notify, which
  * reports RUNNING) or returns (STOPPED, with its exit status as the
@@ -40,6 +42,7 @@
 
 #include "messages.h" /* windmc's ids (build dir): SW_MSG_INFO, SW_MSG_WARNING, SW_MSG_ERROR */
 #include "platform.h"
+#include "win_internal.h"
 
 #define SVC_NAME L"signwatch"
 #define SVC_DISPLAY L"signwatch endpoint agent"
@@ -47,9 +50,6 @@
 	L"Watches the file system for new executables, reads their Authenticode signatures, "                \
 	L"evaluates Sentinel hunting rules locally and forwards records and summaries."
 #define EVENTLOG_KEY L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\signwatch"
-
-/* The data folder's protected DACL (platform_windows.c). */
-sw_err sw_win_protect_data_dir(char *why, size_t n);
 
 #define START_WAIT_HINT_MS 30000
 #define STOP_WAIT_HINT_MS 30000
@@ -59,27 +59,6 @@ sw_err sw_win_protect_data_dir(char *why, size_t n);
 
 /* ------------------------------------------------------------ strings */
 
-static wchar_t *utf8_to_wide(const char *s)
-{
-	int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
-	if (n <= 0)
-		return NULL;
-	wchar_t *w = malloc((size_t)n * sizeof(wchar_t));
-	if (w)
-		MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
-	return w;
-}
-
-static void wide_to_utf8_buf(const wchar_t *w, char *out, size_t n)
-{
-	if (!n)
-		return;
-	int k = WideCharToMultiByte(CP_UTF8, 0, w, -1, out, (int)n, NULL, NULL);
-	if (k <= 0)
-		out[0] = 0;
-	out[n - 1] = 0;
-}
-
 static void set_why(char *why, size_t n, const char *what, DWORD err)
 {
 	wchar_t *msg = NULL;
@@ -88,7 +67,7 @@ static void set_why(char *why, size_t n, const char *what, DWORD err)
 	                           FORMAT_MESSAGE_IGNORE_INSERTS,
 	                   NULL, err, 0, (LPWSTR)&msg, 0, NULL) &&
 	    msg) {
-		wide_to_utf8_buf(msg, text, sizeof(text));
+		sw_win_wide_to_utf8_buf(msg, text, sizeof(text));
 		LocalFree(msg);
 		size_t l = strlen(text);
 		while (l && (text[l - 1] == '\n' || text[l - 1] == '\r' || text[l - 1] == ' ' ||
@@ -123,7 +102,7 @@ void sw_plat_log_event(int level, const char *msg)
 	/* The message table's ids (severity bits included: the table is
 	 * searched by the full id; Event Viewer shows 1, 2, 3). */
 	DWORD id = level >= 3 ? SW_MSG_ERROR : level == 2 ? SW_MSG_WARNING : SW_MSG_INFO;
-	wchar_t *w = utf8_to_wide(msg);
+	wchar_t *w = sw_win_utf8_to_wide(msg);
 	if (!w)
 		return;
 	LPCWSTR strs[1] = { w };
@@ -136,8 +115,8 @@ void sw_plat_log_event(int level, const char *msg)
 static struct {
 	int (*main_fn)(void *);
 	void *ud;
-	void (*stop_fn)(void *);
-	void *stop_ud;
+	void (*ctl_fn)(void *, sw_service_ctl);
+	void *ctl_ud;
 	int status;
 	bool active;
 
@@ -159,8 +138,9 @@ static void report_locked(DWORD state, DWORD exit_code, DWORD specific, DWORD hi
 	svc.st.dwWin32ExitCode = exit_code;
 	svc.st.dwServiceSpecificExitCode = specific;
 	svc.st.dwWaitHint = hint;
-	svc.st.dwControlsAccepted = state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN |
-	                                                               SERVICE_ACCEPT_PRESHUTDOWN
+	svc.st.dwControlsAccepted = state == SERVICE_RUNNING
+	                                    ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN |
+	                                              SERVICE_ACCEPT_PRESHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE
 	                            : state == SERVICE_START_PENDING ? SERVICE_ACCEPT_STOP
 	                                                             : 0;
 	svc.st.dwCheckPoint =
@@ -193,7 +173,6 @@ static DWORD WINAPI tick_main(LPVOID arg)
 }
 
 /* Called by sw_plat_notify (platform_windows.c) with systemd's words. */
-void sw_win_service_notify(const char *state);
 void sw_win_service_notify(const char *state)
 {
 	if (!svc.active || !state)
@@ -226,8 +205,18 @@ static DWORD WINAPI ctrl_handler(DWORD ctrl, DWORD type, LPVOID data, LPVOID ctx
 		if (svc.st.dwCurrentState != SERVICE_STOPPED)
 			report_locked(SERVICE_STOP_PENDING, NO_ERROR, 0, STOP_WAIT_HINT_MS);
 		LeaveCriticalSection(&svc.lock);
-		if (first && svc.stop_fn)
-			svc.stop_fn(svc.stop_ud); /* records the request, uv_async_send */
+		if (first && svc.ctl_fn)
+			svc.ctl_fn(svc.ctl_ud, SW_SERVICE_STOP); /* records the request, uv_async_send */
+		return NO_ERROR;
+	}
+	case SERVICE_CONTROL_PARAMCHANGE: {
+		/* `signwatch service reload`: the configuration, the ROOT and
+		 * Disallowed stores and the rules are read again, as on SIGHUP. */
+		EnterCriticalSection(&svc.lock);
+		bool stopping = svc.stop_requested;
+		LeaveCriticalSection(&svc.lock);
+		if (!stopping && svc.ctl_fn)
+			svc.ctl_fn(svc.ctl_ud, SW_SERVICE_RELOAD); /* records it, uv_async_send */
 		return NO_ERROR;
 	}
 	case SERVICE_CONTROL_INTERROGATE: return NO_ERROR;
@@ -364,7 +353,7 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
 
 	{
 		char line[1200], msg[1400];
-		wide_to_utf8_buf(GetCommandLineW(), line, sizeof(line));
+		sw_win_wide_to_utf8_buf(GetCommandLineW(), line, sizeof(line));
 		snprintf(msg, sizeof(msg), "signwatch service starting (pid %lu): %s",
 		         (unsigned long)GetCurrentProcessId(), line);
 		sw_plat_log_event(1, msg);
@@ -400,12 +389,13 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
 	/* Nothing after this: the SCM may end the process now. */
 }
 
-int sw_plat_service_run(int (*main_fn)(void *), void *ud, void (*stop_fn)(void *), void *stop_ud)
+int sw_plat_service_run(int (*main_fn)(void *), void *ud, void (*ctl_fn)(void *, sw_service_ctl),
+                        void *ctl_ud)
 {
 	svc.main_fn = main_fn;
 	svc.ud = ud;
-	svc.stop_fn = stop_fn;
-	svc.stop_ud = stop_ud;
+	svc.ctl_fn = ctl_fn;
+	svc.ctl_ud = ctl_ud;
 	InitializeCriticalSection(&svc.lock);
 	/* A console (or any parent but the SCM) means the foreground: trying
 	 * to connect costs nothing when stdin/stdout is a console or pipe, and
@@ -533,16 +523,32 @@ sw_err sw_plat_service_set_recovery(char *why, size_t n)
 	sw_err e = apply_recovery(s, why, n);
 	CloseServiceHandle(s);
 	/* The MSI's custom action: after SwConfigure made the folder, before
-	 * the service starts. */
-	if (!e)
-		e = sw_win_protect_data_dir(why, n);
+	 * the service starts. Tried even when the recovery settings failed;
+	 * a failure is in why (the command exits 1, the MSI fails) and in the
+	 * event log. */
+	char acl[512];
+	if (sw_win_protect_data_dir(acl, sizeof acl) != SW_OK) {
+		if (!e)
+			snprintf(why, n, "%s", acl);
+		else {
+			size_t l = strlen(why);
+			if (l < n)
+				snprintf(why + l, n - l, "; %s", acl);
+		}
+		e = SW_ERR_IO;
+	}
+	if (e) {
+		char msg[1200];
+		snprintf(msg, sizeof msg, "signwatch service set-recovery: %s", why);
+		sw_plat_log_event(3, msg);
+	}
 	return e;
 }
 
 /* An absolute wide path of a UTF-8 path, malloc'd. */
 static wchar_t *full_path(const char *p)
 {
-	wchar_t *w = utf8_to_wide(p);
+	wchar_t *w = sw_win_utf8_to_wide(p);
 	if (!w)
 		return NULL;
 	DWORD k = GetFullPathNameW(w, 0, NULL, NULL);
@@ -722,6 +728,25 @@ sw_err sw_plat_service_stop(unsigned timeout_ms, char *why, size_t n)
 	if (!s)
 		return SW_ERR_IO;
 	sw_err ret = stop_handle(s, timeout_ms, why, n);
+	CloseServiceHandle(s);
+	return ret;
+}
+
+sw_err sw_plat_service_reload(char *why, size_t n)
+{
+	SC_HANDLE s = open_service(SERVICE_PAUSE_CONTINUE | SERVICE_QUERY_STATUS, why, n);
+	if (!s)
+		return SW_ERR_IO;
+	SERVICE_STATUS ss;
+	sw_err ret = SW_OK;
+	if (!ControlService(s, SERVICE_CONTROL_PARAMCHANGE, &ss)) {
+		DWORD e = GetLastError();
+		set_why(why, n,
+		        e == ERROR_SERVICE_NOT_ACTIVE ? "reloading the signwatch service (it is not running)"
+		                                      : "reloading the signwatch service",
+		        e);
+		ret = SW_ERR_IO;
+	}
 	CloseServiceHandle(s);
 	return ret;
 }

@@ -15,6 +15,7 @@
 
 #include "platform.h"
 #include "trust.h"
+#include "win_internal.h"
 
 /* DRIVER_ACTION_VERIFY: the subsystem of the OS's own catalogs
  * (catroot\{F750E6C3-38EE-11D1-85E5-00C04FC295EE}), and of third-party
@@ -109,41 +110,73 @@ typedef BOOL(WINAPI *acquire2_fn)(HCATADMIN *, const GUID *, const WCHAR *, cons
                                   DWORD);
 
 /* SHA-256 lookups need CryptCATAdminAcquireContext2 (Windows 8 and
- * later); it is resolved at run time so the binary still starts on
- * systems without it, where only SHA-1 lookups work. */
+ * later); it is resolved at run time, once per process, so the binary
+ * still starts on systems without it, where only SHA-1 lookups work. */
+static INIT_ONCE acquire2_once = INIT_ONCE_STATIC_INIT;
+static acquire2_fn acquire2;
+
+static BOOL CALLBACK resolve_acquire2(PINIT_ONCE once, PVOID param, PVOID *ctx)
+{
+	(void)once;
+	(void)param;
+	(void)ctx;
+	HMODULE m = GetModuleHandleW(L"wintrust.dll");
+	acquire2 = m ? (acquire2_fn)(void (*)(void))GetProcAddress(m, "CryptCATAdminAcquireContext2") : NULL;
+	return TRUE;
+}
+
 static bool acquire(HCATADMIN *h, size_t len)
 {
 	if (len == 20)
 		return CryptCATAdminAcquireContext(h, &catalog_subsystem, 0);
-	HMODULE m = GetModuleHandleW(L"wintrust.dll");
-	acquire2_fn f =
-	        m ? (acquire2_fn)(void (*)(void))GetProcAddress(m, "CryptCATAdminAcquireContext2") : NULL;
-	return f && f(h, &catalog_subsystem, L"SHA256", NULL, 0);
+	InitOnceExecuteOnce(&acquire2_once, resolve_acquire2, NULL, NULL);
+	return acquire2 && acquire2(h, &catalog_subsystem, L"SHA256", NULL, 0);
 }
 
-static char *utf8_of(const wchar_t *w)
+/* One thread's contexts: [0] SHA-1, [1] SHA-256, each acquired at its
+ * first lookup; one that could not be acquired is not asked for again. */
+struct sw_plat_catdb {
+	HCATADMIN h[2];
+	bool tried[2];
+};
+
+sw_plat_catdb *sw_plat_catdb_open(void) { return calloc(1, sizeof(sw_plat_catdb)); }
+
+void sw_plat_catdb_close(sw_plat_catdb *db)
 {
-	int k = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
-	char *s = k > 0 ? malloc((size_t)k) : NULL;
-	if (s && WideCharToMultiByte(CP_UTF8, 0, w, -1, s, k, NULL, NULL) != k) {
-		free(s);
-		s = NULL;
-	}
-	return s;
+	if (!db)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (db->h[i])
+			CryptCATAdminReleaseContext(db->h[i], 0);
+	free(db);
 }
 
-sw_err sw_plat_catalogs_for_hash(const uint8_t *digest, size_t len, size_t max, char ***paths, size_t *n)
+sw_err sw_plat_catalogs_for_hash(sw_plat_catdb *db, const uint8_t *digest, size_t len, size_t max,
+                                 char ***paths, size_t *n)
 {
 	*paths = NULL;
 	*n = 0;
 	if ((len != 20 && len != 32) || !max)
 		return SW_ERR_UNSUPPORTED;
 	HCATADMIN h = NULL;
-	if (!acquire(&h, len))
+	int k = len == 32;
+	if (db) {
+		if (!db->tried[k]) {
+			db->tried[k] = true;
+			if (!acquire(&db->h[k], len))
+				db->h[k] = NULL;
+		}
+		h = db->h[k];
+	} else if (!acquire(&h, len)) {
+		h = NULL;
+	}
+	if (!h)
 		return SW_ERR_UNSUPPORTED;
 	char **v = calloc(max, sizeof(*v));
 	if (!v) {
-		CryptCATAdminReleaseContext(h, 0);
+		if (!db)
+			CryptCATAdminReleaseContext(h, 0);
 		return SW_ERR_NOMEM;
 	}
 	/* The hash is ours (authenticode digest computed by inspect), never
@@ -162,12 +195,13 @@ sw_err sw_plat_catalogs_for_hash(const uint8_t *digest, size_t len, size_t max, 
 		memset(&info, 0, sizeof(info));
 		info.cbStruct = sizeof(info);
 		if (CryptCATCatalogInfoFromContext(ci, &info, 0) &&
-		    (v[*n] = utf8_of(info.wszCatalogFile)) != NULL)
+		    (v[*n] = sw_win_wide_to_utf8(info.wszCatalogFile, -1)) != NULL)
 			(*n)++;
 	}
 	if (prev)
 		CryptCATAdminReleaseCatalogContext(h, prev, 0);
-	CryptCATAdminReleaseContext(h, 0);
+	if (!db)
+		CryptCATAdminReleaseContext(h, 0);
 	if (!*n) {
 		free(v);
 		v = NULL;

@@ -66,8 +66,11 @@ wine "$exe" inspect --json --ca-file "$(winepath -w "$roots")" "${winfiles[@]}" 
 wrc=${PIPESTATUS[0]}
 
 echo "# ${#files[@]} files; exit status: linux $lrc, windows $wrc"
-python3 - "$work/linux.jsonl" "$work/win.jsonl" "$lrc" "$wrc" <<'EOF'
-import json, sys
+# DeviceId on Windows: SHA-1 of "signwatch-device:" + the prefix's MachineGuid.
+guid=$(wine reg query 'HKLM\SOFTWARE\Microsoft\Cryptography' /v MachineGuid 2>/dev/null | tr -d '\r' |
+	awk '$1 == "MachineGuid" {print $3}')
+python3 - "$work/linux.jsonl" "$work/win.jsonl" "$lrc" "$wrc" "$guid" <<'EOF'
+import hashlib, json, re, sys
 
 IGNORED = {"DeviceId", "DeviceName", "Timestamp", "FolderPath"}
 
@@ -122,6 +125,12 @@ check(all(sample.get(f) for f in ("DeviceId", "DeviceName", "Timestamp", "Folder
       json.dumps(sample)[:500])
 check(":\\" in (sample.get("FolderPath") or ""), "FolderPath is a Windows path",
       str(sample.get("FolderPath")))
+guid = sys.argv[5]
+want = hashlib.sha1(("signwatch-device:" + guid).encode()).hexdigest() if guid else None
+ids = {r.get("DeviceId") for rs in win.values() for r in rs}
+check(bool(guid) and ids == {want} and re.fullmatch(r"[0-9a-f]{40}", want or "") is not None,
+      "every Windows record's DeviceId is sha1(\"signwatch-device:\" + MachineGuid), 40 lowercase hex",
+      f"MachineGuid {guid!r}: want {want}, got {sorted(map(str, ids))[:5]}")
 print(f"1..{n}")
 sys.exit(1 if fails else 0)
 EOF
