@@ -139,8 +139,7 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-/* A FormatMessage text for err, UTF-8, trailing newline stripped. */
-static void win_strerror(DWORD err, char *out, size_t n)
+void sw_win_strerror(unsigned long err, char *out, size_t n)
 {
 	wchar_t *msg = NULL;
 	char *u = NULL;
@@ -610,12 +609,12 @@ sw_err sw_plat_file_open(const char *path, sw_file **out, char *why, size_t n)
 	HANDLE h = open_nofollow(w, GENERIC_READ, FILE_FLAG_SEQUENTIAL_SCAN);
 	free(w);
 	if (h == INVALID_HANDLE_VALUE) {
-		win_strerror(GetLastError(), why, n);
+		sw_win_strerror(GetLastError(), why, n);
 		return SW_ERR_IO;
 	}
 	BY_HANDLE_FILE_INFORMATION bi;
 	if (!GetFileInformationByHandle(h, &bi)) {
-		win_strerror(GetLastError(), why, n);
+		sw_win_strerror(GetLastError(), why, n);
 		CloseHandle(h);
 		return SW_ERR_IO;
 	}
@@ -803,7 +802,7 @@ static int walk_err(walker *w, const char *path, DWORD err)
 	if (!w->on_error)
 		return 0;
 	char why[256];
-	win_strerror(err, why, sizeof(why));
+	sw_win_strerror(err, why, sizeof(why));
 	return w->on_error(w->ud, path, why);
 }
 
@@ -925,7 +924,7 @@ sw_err sw_plat_walk(const char *root, bool cross_fs, sw_walk_visit_fn visit, sw_
 		if (on_error) {
 			char why[256];
 			if (wr)
-				win_strerror(err, why, sizeof(why));
+				sw_win_strerror(err, why, sizeof(why));
 			else
 				snprintf(why, sizeof(why), "%s", "invalid path (not UTF-8)");
 			on_error(ud, root, why);
@@ -1096,7 +1095,7 @@ sw_err sw_win_protect_data_dir(char *why, size_t n)
 		                          NULL, NULL, dacl, NULL);
 	if (e != ERROR_SUCCESS) {
 		char msg[256];
-		win_strerror(e, msg, sizeof(msg));
+		sw_win_strerror(e, msg, sizeof(msg));
 		snprintf(why, n, "securing %s (SYSTEM and Administrators only): %s", dir, msg);
 	}
 	if (sd)

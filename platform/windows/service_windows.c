@@ -61,23 +61,9 @@
 
 static void set_why(char *why, size_t n, const char *what, DWORD err)
 {
-	wchar_t *msg = NULL;
-	char text[512] = "";
-	if (FormatMessageW(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM |
-	                           FORMAT_MESSAGE_IGNORE_INSERTS,
-	                   NULL, err, 0, (LPWSTR)&msg, 0, NULL) &&
-	    msg) {
-		sw_win_wide_to_utf8_buf(msg, text, sizeof(text));
-		LocalFree(msg);
-		size_t l = strlen(text);
-		while (l && (text[l - 1] == '\n' || text[l - 1] == '\r' || text[l - 1] == ' ' ||
-		             text[l - 1] == '.'))
-			text[--l] = 0;
-	}
-	if (text[0])
-		snprintf(why, n, "%s: %s (error %lu)", what, text, (unsigned long)err);
-	else
-		snprintf(why, n, "%s: error %lu", what, (unsigned long)err);
+	char text[512];
+	sw_win_strerror(err, text, sizeof(text));
+	snprintf(why, n, "%s: %s (error %lu)", what, text, (unsigned long)err);
 }
 
 /* ------------------------------------------------------------ event log */

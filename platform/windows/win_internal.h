@@ -21,6 +21,11 @@ void sw_win_wide_to_utf8_buf(const wchar_t *w, char *out, size_t n);
  * conversion with the \\?\ prefix inside platform_windows.c. */
 wchar_t *sw_win_utf8_to_wide(const char *s);
 
+/* FormatMessage's text for a Windows error code (English when available),
+ * UTF-8, without the trailing newline and full stop; "Windows error N"
+ * when there is none. */
+void sw_win_strerror(unsigned long err, char *out, size_t n);
+
 /* %ProgramData%\signwatch gets a protected DACL (SYSTEM and Administrators
  * full control, inherited), made first when missing. why gets a message
  * on failure. */
