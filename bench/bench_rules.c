@@ -23,38 +23,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #define POOL 4096 /* distinct records, a power of two */
 #define MAX_NEEDLES 8
 #define MAX_RUNS 15
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static uint64_t rng = 0x243f6a8885a308d3ull;
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 /* Signers an endpoint sees: mostly ordinary publishers, some RMM vendors
  * the pack looks for, and near misses (a needle as a substring but not as

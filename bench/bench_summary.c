@@ -18,44 +18,9 @@
 
 #include <sqlite3.h>
 
+#include "bench_util.h"
+
 enum { M = 1000000, DEVS = 7, MAX_RUNS = 101 };
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* CPU time of this thread: what a busy neighbour on the core cannot
- * inflate (beyond cache effects). */
-static double cpu_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static long long count_matches(const char *db_path)
 {
@@ -152,6 +117,7 @@ static double time_summary(sw_store *st, const sw_summary_spec *sp, int runs, do
 
 int main(int argc, char **argv)
 {
+	bench_rng = 0x9e3779b97f4a7c15ull; /* this bench's data set */
 	const char *parent = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", *db_arg = NULL;
 	int runs = 7;
 	for (int i = 1; i < argc; i++) {
